@@ -1,0 +1,52 @@
+"""One root error, and one subclass per way an input can be bad.
+
+Callers catch the class that matches the outcome they handle (the offline
+tool maps them to exit codes); messages are written for people.
+"""
+
+
+class TiplineError(Exception):
+    """Root of every error the crypto core raises on bad input."""
+
+
+class EnvelopeError(TiplineError):
+    """The input is not a readable envelope."""
+
+
+class NotAnEnvelope(EnvelopeError):
+    """The magic bytes are missing: this is some other kind of file."""
+
+
+class UnsupportedVersion(EnvelopeError):
+    """A Tipline envelope of a version this code does not read."""
+
+
+class MalformedHeader(EnvelopeError):
+    """The header is cut short or its fields are out of range."""
+
+
+class TooManyRecipients(MalformedHeader):
+    """The header names more recipient stanzas than the format allows."""
+
+
+class NoMatchingKey(EnvelopeError):
+    """No stanza was sealed to any key the reader holds."""
+
+
+class DecryptionFailed(EnvelopeError):
+    """Could not authenticate: damaged, tampered with or truncated.
+
+    Deliberately opaque: it never says which check failed.
+    """
+
+
+class MalformedPayload(EnvelopeError):
+    """The payload authenticated but its layout breaks the spec."""
+
+
+class KeyFileError(TiplineError):
+    """A key file is malformed, has a bad checksum or absurd parameters."""
+
+
+class WrongPassphrase(KeyFileError):
+    """The passphrase does not open the secret key file (or it is damaged)."""

@@ -1,0 +1,5 @@
+"""tipline-offline: the journalist's air-gapped tool (keygen, seal, decrypt).
+
+Imports only the standard library, PyNaCl and tipline.format; a test runs it
+with every server dependency made unimportable.
+"""

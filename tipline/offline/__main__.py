@@ -1,0 +1,7 @@
+"""Allow `python -m tipline.offline` on a machine without the console script."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

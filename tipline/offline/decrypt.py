@@ -1,0 +1,226 @@
+"""Decrypt envelopes and bundles into one folder per submission.
+
+Each item goes to a temporary file and is renamed into place only after its
+final tag verifies, so a failure leaves no plaintext behind. Nothing is ever
+overwritten, and a re-run skips the items it already wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from nacl import bindings
+
+from tipline.format.bundle import BundleError, BundleReader, is_bundle
+from tipline.format.errors import DecryptionFailed, NoMatchingKey, TiplineError
+from tipline.format.header import read_header
+from tipline.format.keys import SecretKey
+from tipline.format.stream import decrypt
+
+from .names import safe_name, with_counter
+
+RECORD = "items.json"
+PART_PREFIX = ".tipline-"
+PART_SUFFIX = ".part"
+
+
+@dataclass
+class Failure:
+    label: str
+    error: TiplineError
+
+
+@dataclass
+class Summary:
+    decrypted: int = 0
+    skipped: int = 0
+    submissions: set[str] = field(default_factory=set)
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def not_recipient(self) -> bool:
+        return any(isinstance(f.error, NoMatchingKey) for f in self.failures)
+
+    @property
+    def damaged(self) -> bool:
+        return any(not isinstance(f.error, NoMatchingKey) for f in self.failures)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One envelope to decrypt, and the submission it belongs to."""
+
+    submission: str
+    label: str
+    received_hour: str | None
+    sealed_by: str | None
+    size: int
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _place(tmp: Path, folder: Path, name: str) -> Path:
+    """Give tmp its final name in folder without ever replacing a file."""
+    n = 1
+    while True:
+        target = folder / (name if n == 1 else with_counter(name, n))
+        try:
+            os.link(tmp, target)  # fails if target exists: no clobbering, no race
+        except FileExistsError:
+            n += 1
+            continue
+        except OSError:
+            # File systems without hard links (FAT on USB sticks): check, then rename.
+            if target.exists():
+                n += 1
+                continue
+            os.rename(tmp, target)
+            return target
+        tmp.unlink()
+        return target
+
+
+class DecryptJob:
+    def __init__(
+        self,
+        out_dir: Path,
+        identities: list[SecretKey],
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.out = out_dir
+        self.identities = identities
+        self.progress = progress
+        self.summary = Summary()
+
+    # -- inputs -------------------------------------------------------------
+
+    @staticmethod
+    def expand(inputs: list[Path]) -> list[Path]:
+        """Files to read: each input file, or the files directly in a folder."""
+        files: list[Path] = []
+        for p in inputs:
+            if p.is_dir():
+                files += sorted(c for c in p.iterdir() if c.is_file() and not c.name.startswith("."))
+            else:
+                files.append(p)
+        return files
+
+    def run(self, inputs: list[Path]) -> Summary:
+        self.out.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for path in self.expand(inputs):
+            try:
+                if is_bundle(str(path)):
+                    self._run_bundle(path)
+                else:
+                    sub = safe_name(path.name.removesuffix(".envelope"), "submission")
+                    src = Source(sub, path.name, None, None, path.stat().st_size)
+                    with open(path, "rb") as f:
+                        self._item(src, f)
+            except TiplineError as e:
+                self.summary.failures.append(Failure(path.name, e))
+        return self.summary
+
+    def _run_bundle(self, path: Path) -> None:
+        reader = BundleReader(str(path))
+        try:
+            for entry, member in reader.items():
+                src = Source(entry.id, f"{path.name}:{member}", entry.received_hour, entry.sealed_by, 0)
+                try:
+                    with reader.envelope(member) as f:
+                        self._item(src, f)
+                except (TiplineError, BundleError) as e:
+                    self.summary.failures.append(Failure(src.label, e))
+        finally:
+            reader.close()
+
+    # -- one item -------------------------------------------------------------
+
+    def _folder(self, src: Source) -> tuple[Path, dict]:
+        folder = self.out / src.submission
+        folder.mkdir(mode=0o700, exist_ok=True)
+        for stale in folder.glob(f"{PART_PREFIX}*{PART_SUFFIX}"):
+            stale.unlink()  # partial plaintext from an interrupted run
+        try:
+            record = json.loads((folder / RECORD).read_text("utf-8"))
+        except FileNotFoundError:
+            record = {
+                "submission": src.submission,
+                "received_hour": src.received_hour,
+                "sealed_by": src.sealed_by,
+                "items": {},
+            }
+        except (ValueError, OSError):
+            raise TiplineError(f"{folder / RECORD} is damaged; move it aside and run again.") from None
+        return folder, record
+
+    @contextmanager
+    def _temp(self, folder: Path) -> Iterator[tuple[Path, IO[bytes]]]:
+        tmp = folder / f"{PART_PREFIX}{secrets.token_hex(8)}{PART_SUFFIX}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                yield tmp, f
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+
+    def _item(self, src: Source, f: IO[bytes]) -> None:
+        header, header_bytes = read_header(f)
+        item_id = bindings.crypto_generichash_blake2b_salt_personal(header_bytes, digest_size=16).hex()
+        folder, record = self._folder(src)
+        self.summary.submissions.add(src.submission)
+        if item_id in record["items"]:
+            self.summary.skipped += 1
+            if self.progress:
+                self.progress(src.size)
+            return
+        with self._temp(folder) as (tmp, out):
+            meta, length = decrypt(
+                f, self.identities, out, progress=self.progress, header=(header, header_bytes)
+            )
+            out.flush()
+            os.fsync(out.fileno())
+            if meta.kind == "message":
+                dest_dir, name = folder, "message.txt"
+            else:
+                dest_dir, name = folder / "files", safe_name(meta.name)
+                dest_dir.mkdir(mode=0o700, exist_ok=True)
+            final = _place(tmp, dest_dir, name)
+            _fsync_dir(dest_dir)
+        record["items"][item_id] = {
+            "kind": meta.kind,
+            "saved_as": str(final.relative_to(folder)),
+            "original_name": meta.name,
+            "media_type": meta.media_type,
+            "length": length,
+        }
+        self._save_record(folder, record)
+        self.summary.decrypted += 1
+
+    @staticmethod
+    def _save_record(folder: Path, record: dict) -> None:
+        tmp = folder / f"{PART_PREFIX}record{PART_SUFFIX}"
+        # The record holds original file names: as private as the files.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(record, f, indent=1, ensure_ascii=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, folder / RECORD)
+        _fsync_dir(folder)
+
+
+__all__ = ["DecryptJob", "DecryptionFailed", "Summary"]
