@@ -168,3 +168,21 @@ def test_garbage_never_crashes(garbage):
         decrypt_bytes(b"TIPLINE\x01" + garbage, [SecretKey(bytes(32))])
     with pytest.raises(TiplineError):
         decrypt_bytes(garbage, [SecretKey(bytes(32))])
+
+
+@pytest.mark.parametrize("n", [0, 1, 63000, 65536, 200_000])
+def test_check_length_accepts_every_real_envelope(alice, n):
+    from tipline.format.stream import check_length
+
+    env = seal_bytes(b"z" * n, META, [alice.public_key, alice.public_key])
+    check_length(9 + 2 * 88 + 24, len(env))
+
+
+@pytest.mark.parametrize("delta", [-1, 1, -17, 100])
+def test_check_length_refuses_other_lengths(alice, delta):
+    from tipline.format.errors import BadLength
+    from tipline.format.stream import check_length
+
+    env = seal_bytes(b"z" * 5000, META, [alice.public_key])
+    with pytest.raises(BadLength):
+        check_length(9 + 88 + 24, len(env) + delta)

@@ -29,6 +29,14 @@ class TooManyRecipients(MalformedHeader):
     """The header names more recipient stanzas than the format allows."""
 
 
+class BadLength(EnvelopeError):
+    """The envelope's length cannot be that of a well-formed envelope.
+
+    Checkable without any key: the server uses it to refuse malformed
+    browser uploads before storing them.
+    """
+
+
 class NoMatchingKey(EnvelopeError):
     """No stanza was sealed to any key the reader holds."""
 

@@ -13,7 +13,7 @@ from typing import BinaryIO, Protocol
 import nacl.exceptions
 from nacl import bindings
 
-from .errors import DecryptionFailed, MalformedPayload, NoMatchingKey
+from .errors import BadLength, DecryptionFailed, MalformedPayload, NoMatchingKey
 from .header import Header, Stanza, read_header
 from .keys import PublicKey, SecretKey, open_sealed_key, seal_key
 from .padding import padme
@@ -117,6 +117,21 @@ class EnvelopeWriter:
         self._push(bytes(self._buf), TAG_FINAL)
         self._buf.clear()
         return self.bytes_written
+
+
+def check_length(header_length: int, envelope_length: int) -> None:
+    """Raise BadLength unless the length fits the chunk layout and Padmé.
+
+    Needs no key: P's length follows from the envelope's, and a writer that
+    follows the spec always pads P to a length that Padmé leaves unchanged.
+    """
+    body = envelope_length - header_length
+    full, rest = divmod(body, CHUNK_CT)
+    if body <= ABYTES or 0 < rest <= ABYTES:
+        raise BadLength("The envelope's length does not fit the chunk layout; it is truncated.")
+    p_length = full * CHUNK + (rest - ABYTES if rest else 0)
+    if padme(p_length) != p_length:
+        raise BadLength("The envelope's length is not a padded length; it was not made by a Tipline writer.")
 
 
 def seal_bytes(content: bytes, meta: Metadata, recipients: Sequence[PublicKey]) -> bytes:
