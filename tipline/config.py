@@ -1,0 +1,114 @@
+"""Server settings: defaults, then a TOML file, then TIPLINE_* variables, then flags.
+
+One frozen object, built once and passed to the app factories explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MB = 1024 * 1024
+ONION = re.compile(r"^[a-z2-7]{56}\.onion$")
+
+
+class ConfigError(Exception):
+    """A setting is missing or out of range; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    bind: str = "127.0.0.1:8080"
+    # SecureDrop's limit: 500 MB for a whole submission.
+    max_upload_mb: int = 500
+    max_files: int = 20
+    max_message_kb: int = 1024
+    onion_address: str = ""
+    database_url: str = ""
+    workers: int = 2
+    # Slow Tor clients may take an hour to upload a large file.
+    upload_timeout_s: int = 3600
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * MB
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'tipline.sqlite3'}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def store_dir(self) -> Path:
+        return self.data_dir / "store"
+
+    def validate(self) -> Settings:
+        if self.max_upload_mb < 1 or self.max_files < 1 or self.max_message_kb < 1:
+            raise ConfigError("max_upload_mb, max_files and max_message_kb must be at least 1.")
+        if self.onion_address and not ONION.match(self.onion_address):
+            raise ConfigError(
+                f"onion_address {self.onion_address!r} is not a v3 onion name "
+                "(56 letters and digits, then .onion)."
+            )
+        _host, sep, port = self.bind.rpartition(":")
+        if not self.bind.startswith("unix:") and (not sep or not port.isdigit()):
+            raise ConfigError(f"bind {self.bind!r} should look like 127.0.0.1:8080 or unix:/path/to.sock.")
+        return self
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name not in ("data_dir", "extra")}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = _FIELDS[name].type
+    try:
+        return int(value) if kind == "int" else str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"Setting {name} should be a whole number, not {value!r}.") from None
+
+
+def load_settings(
+    data_dir: Path | str | None = None,
+    *,
+    config_file: Path | None = None,
+    environ: Mapping[str, str] = os.environ,
+    **overrides: Any,
+) -> Settings:
+    """Build settings from the file, then the environment, then explicit overrides (flags)."""
+    values: dict[str, Any] = {}
+    data_dir = data_dir or environ.get("TIPLINE_DATA_DIR")
+    if config_file is None and data_dir and (Path(data_dir) / "tipline.toml").exists():
+        config_file = Path(data_dir) / "tipline.toml"
+    if config_file is not None:
+        try:
+            doc = tomllib.loads(Path(config_file).read_text("utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError(f"Cannot read the settings file {config_file}: {e}") from None
+        for k, v in doc.items():
+            if k == "data_dir" and not data_dir:
+                data_dir = v
+            elif k not in _FIELDS:
+                raise ConfigError(f"{config_file}: unknown setting {k!r}.")
+            else:
+                values[k] = _coerce(k, v)
+    for name in _FIELDS:
+        env_value = environ.get(f"TIPLINE_{name.upper()}")
+        if env_value is not None:
+            values[name] = _coerce(name, env_value)
+    for name, v in overrides.items():
+        if v is not None:
+            values[name] = _coerce(name, v)
+    if not data_dir:
+        raise ConfigError("No data folder: pass --data-dir DIR or set TIPLINE_DATA_DIR.")
+    return Settings(data_dir=Path(data_dir).resolve(), **values).validate()

@@ -1,0 +1,340 @@
+"""Receive submissions durably, and read them back for export.
+
+A submission is written into `store/pending/<id>/`, every envelope fsynced,
+then the folder is renamed to `store/submissions/<id>/` and the row
+committed. Only then is the source told it arrived. Anything pending, or on
+disk without a row, was never acknowledged: `recover()` removes it at start.
+"""
+
+from __future__ import annotations
+
+import calendar
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from tipline.format.errors import MalformedHeader, TiplineError
+from tipline.format.header import MAX_RECIPIENTS, STANZA_BYTES, STREAM_HEADER_BYTES, read_header
+from tipline.format.keys import PublicKey
+from tipline.format.payload import Metadata
+from tipline.format.stream import EnvelopeWriter, check_length
+
+from .keyring import compact
+from .models import Submission
+
+SealedBy = Literal["browser", "server"]
+MAX_HEADER = 9 + MAX_RECIPIENTS * STANZA_BYTES + STREAM_HEADER_BYTES
+
+
+class IntakeError(Exception):
+    """The upload is unacceptable; the message is safe to show the source."""
+
+
+class UploadTooLarge(IntakeError):
+    pass
+
+
+class StorageFull(Exception):
+    """The disk is full: nothing was kept, try later."""
+
+
+def current_hour() -> tuple[str, int]:
+    """The present hour in UTC as text and as a timestamp: the only time kept."""
+    t = time.gmtime()
+    hour = time.strftime("%Y-%m-%dT%H:00Z", t)
+    return hour, calendar.timegm((t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, 0, 0))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _new_file(path: Path):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    return os.fdopen(fd, "wb")
+
+
+class Item:
+    """One envelope being written to a pending folder. File-like for Werkzeug."""
+
+    def __init__(self, path: Path, budget: list[int]) -> None:
+        self.path = path
+        self._f = _new_file(path)
+        self._budget = budget  # shared with the intake: bytes still allowed
+        self.size = 0
+
+    def _spend(self, n: int) -> None:
+        self._budget[0] -= n
+        if self._budget[0] < 0:
+            raise UploadTooLarge("The upload is larger than this tip line accepts.")
+
+    complete = False
+
+    def seek(self, *_args: object) -> int:
+        # Werkzeug rewinds a part once its closing boundary has arrived: the
+        # one sign that the part is whole, not cut off by a dropped connection.
+        self.complete = True
+        return 0
+
+    def finish(self) -> None:
+        raise NotImplementedError
+
+    def _sync_close(self) -> None:
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self._f.close()
+
+    def discard(self) -> None:
+        if not self._f.closed:
+            self._f.close()
+        self.path.unlink(missing_ok=True)
+
+
+class ServerSealedItem(Item):
+    """Plaintext arrives, ciphertext is written: sealed as it streams in."""
+
+    def __init__(
+        self, path: Path, budget: list[int], recipients: Sequence[PublicKey], meta: Metadata
+    ) -> None:
+        super().__init__(path, budget)
+        self.meta = meta
+        self._writer = EnvelopeWriter(self._f, recipients)
+
+    @property
+    def empty(self) -> bool:
+        return self._writer.length == 0
+
+    def write(self, data: bytes) -> int:
+        self._spend(len(data))
+        return self._writer.write(data)
+
+    def finish(self) -> None:
+        self.size = self._writer.close(self.meta)
+        self._sync_close()
+
+
+class BrowserSealedItem(Item):
+    """An envelope the browser made: kept as it is, after checking its shape."""
+
+    def __init__(self, path: Path, budget: list[int], recipients: Sequence[PublicKey]) -> None:
+        super().__init__(path, budget)
+        self._expected = sorted(k.key_id for k in recipients)
+        self._head = bytearray()
+        self._header_length: int | None = None
+
+    def write(self, data: bytes) -> int:
+        self._spend(len(data))
+        if self._header_length is None:
+            self._head += data[: MAX_HEADER + 1]
+            self._try_header(final=False)
+        self._f.write(data)
+        self.size += len(data)
+        return len(data)
+
+    def _try_header(self, final: bool) -> None:
+        import io
+
+        try:
+            header, raw = read_header(io.BytesIO(bytes(self._head)))
+        except MalformedHeader:
+            if final or len(self._head) > MAX_HEADER:
+                raise IntakeError("An encrypted item is damaged (its header is cut short).") from None
+            return  # wait for more bytes
+        except TiplineError:
+            raise IntakeError(
+                "An encrypted item is not a Tipline envelope of a version this server takes."
+            ) from None
+        if sorted(s.key_id for s in header.stanzas) != self._expected:
+            raise IntakeError(
+                "The encryption keys changed since this page was loaded. Nothing was kept: "
+                "reload the page and send again."
+            )
+        self._header_length = len(raw)
+
+    def finish(self) -> None:
+        if self._header_length is None:
+            self._try_header(final=True)
+        try:
+            check_length(self._header_length or 0, self.size)
+        except TiplineError:
+            raise IntakeError(
+                "An encrypted item is damaged or incomplete. Nothing was kept: send again."
+            ) from None
+        self._sync_close()
+
+
+@dataclass
+class SubmissionInfo:
+    id: str
+    received_hour: str
+    sealed_by: str
+    item_count: int
+    total_size: int
+    sealed_to: list[str]
+
+
+class SubmissionStore:
+    """The ciphertext files and their rows. One per process; thread-safe per intake."""
+
+    def __init__(self, root: Path, sessions: sessionmaker[Session]) -> None:
+        self.root = root
+        self.pending = root / "pending"
+        self.done = root / "submissions"
+        self.sessions = sessions
+        for d in (root, self.pending, self.done):
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def recover(self) -> int:
+        """Remove what was never acknowledged. Call before any worker starts."""
+        removed = 0
+        for d in self.pending.iterdir():
+            shutil.rmtree(d, ignore_errors=True)
+            removed += 1
+        with self.sessions() as s:
+            known = set(s.scalars(select(Submission.id)))
+        for d in self.done.iterdir():
+            if d.name not in known:
+                shutil.rmtree(d, ignore_errors=True)
+                removed += 1
+        return removed
+
+    def begin(
+        self, sealed_by: SealedBy, recipients: Sequence[PublicKey], max_bytes: int, max_items: int
+    ) -> Intake:
+        return Intake(self, sealed_by, recipients, max_bytes, max_items)
+
+    def list(self) -> list[SubmissionInfo]:
+        with self.sessions() as s:
+            rows = s.scalars(select(Submission).order_by(Submission.received_hour.desc(), Submission.id))
+            return [
+                SubmissionInfo(
+                    r.id, r.received_hour, r.sealed_by, r.item_count, r.total_size, r.sealed_to.split()
+                )
+                for r in rows
+            ]
+
+    def envelope_paths(self, submission_id: str) -> list[Path]:
+        folder = self.done / submission_id
+        count = len(list(folder.glob("*.envelope")))
+        return [folder / f"{i}.envelope" for i in range(count)]
+
+
+class Intake:
+    """One submission being received. commit() makes it durable; abort() leaves no trace."""
+
+    def __init__(
+        self,
+        store: SubmissionStore,
+        sealed_by: SealedBy,
+        recipients: Sequence[PublicKey],
+        max_bytes: int,
+        max_items: int,
+    ) -> None:
+        if not recipients:
+            raise IntakeError("This tip line has no encryption key yet, so it cannot accept tips.")
+        self.store = store
+        self.sealed_by = sealed_by
+        self.recipients = list(recipients)
+        self.id = secrets.token_urlsafe(16)
+        self.folder = store.pending / self.id
+        self.folder.mkdir(mode=0o700)
+        self.items: list[Item] = []
+        self._counter = 0
+        self._budget = [max_bytes]
+        self._max_items = max_items
+        self._closed = False
+
+    def _path(self) -> Path:
+        if len(self.items) >= self._max_items:
+            raise UploadTooLarge(f"A tip can have at most {self._max_items} items.")
+        self._counter += 1
+        return self.folder / f"{self._counter}.part"
+
+    def server_item(self, meta: Metadata) -> ServerSealedItem:
+        item = ServerSealedItem(self._path(), self._budget, self.recipients, meta)
+        self.items.append(item)
+        return item
+
+    def browser_item(self) -> BrowserSealedItem:
+        item = BrowserSealedItem(self._path(), self._budget, self.recipients)
+        self.items.append(item)
+        return item
+
+    def add_message(self, text: str) -> None:
+        """Seal the message text; it becomes the submission's first item."""
+        item = self.server_item(Metadata("message", "", "text/plain; charset=utf-8"))
+        item.write(text.encode("utf-8"))
+        item.complete = True
+        self.items.insert(0, self.items.pop())
+
+    def drop(self, item: Item) -> None:
+        """Forget an item (a file field left empty); later items keep their order."""
+        item.discard()
+        self.items.remove(item)
+
+    def commit(self) -> str:
+        """Make the submission durable, then record it. Returns its id."""
+        try:
+            if not self.items:
+                raise IntakeError("The tip is empty: write a message or attach a file.")
+            if not all(item.complete for item in self.items):
+                raise IntakeError("The upload was cut off before it ended. Nothing was kept: send again.")
+            hour, hour_ts = current_hour()
+            for i, item in enumerate(self.items):
+                item.finish()
+                final = self.folder / f"{i}.envelope"
+                if item.path != final:
+                    os.rename(item.path, final)
+                    item.path = final
+                # Only the hour is kept, in the files' times as in the row.
+                os.utime(final, (hour_ts, hour_ts))
+            _fsync_dir(self.folder)
+            target = self.store.done / self.id
+            os.rename(self.folder, target)
+            _fsync_dir(self.store.done)
+            _fsync_dir(self.store.pending)
+            try:
+                with self.store.sessions.begin() as s:
+                    s.add(
+                        Submission(
+                            id=self.id,
+                            received_hour=hour,
+                            sealed_by=self.sealed_by,
+                            item_count=len(self.items),
+                            total_size=sum(i.size for i in self.items),
+                            sealed_to=" ".join(compact(k.fingerprint) for k in self.recipients),
+                        )
+                    )
+            except Exception:
+                shutil.rmtree(target, ignore_errors=True)
+                raise
+            self._closed = True
+            return self.id
+        except OSError as e:
+            self.abort()
+            if e.errno in (28, 122):  # ENOSPC, EDQUOT
+                raise StorageFull("The server's disk is full.") from None
+            raise
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for item in self.items:
+            item.discard()
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -1,0 +1,136 @@
+"""The source app factory."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from flask import Flask, Response, jsonify, render_template, request, send_from_directory
+from werkzeug.exceptions import HTTPException
+
+from tipline.config import Settings
+from tipline.store.db import make_engine, make_sessions
+from tipline.store.keyring import Keyring
+from tipline.store.submissions import IntakeError, StorageFull, SubmissionStore, UploadTooLarge
+
+from .assets import Assets
+from .security import Csrf, install_headers
+from .uploads import UploadRequest
+
+# What each failure tells the source: plain, calm, and what to do next.
+MESSAGES = {
+    400: (
+        "That did not work",
+        "Something in what was sent was not right. Nothing was kept. Go back and try again.",
+    ),
+    403: (
+        "Please reload the page",
+        "Your session for this page ran out or was not accepted. "
+        "Nothing was kept. Reload the page, then send again.",
+    ),
+    404: ("Page not found", "There is nothing at this address."),
+    405: ("Not allowed", "This address does not take that kind of request."),
+    413: (
+        "Too large",
+        "What you sent is larger than this tip line accepts. Nothing was kept. "
+        "Send fewer or smaller files, or split them over several tips.",
+    ),
+    500: ("Something went wrong", "Nothing was kept. Please try again in a few minutes."),
+    503: (
+        "Temporarily unavailable",
+        "The tip line cannot take tips at the moment. Nothing was kept. Please try again later.",
+    ),
+}
+
+
+@dataclass
+class Context:
+    settings: Settings
+    store: SubmissionStore
+    keyring: Keyring
+    csrf: Csrf
+    assets: Assets
+
+    @property
+    def scripts_ready(self) -> bool:
+        """Whether the browser crypto was built; without it the page works as with JavaScript off."""
+        return all(self.assets.exists(n) for n in ("js/sodium.js", "js/envelope.js", "js/submit.js"))
+
+
+def _secret(settings: Settings) -> bytes:
+    """A per-installation secret for CSRF tokens, made once and kept in the data folder."""
+    path = settings.data_dir / "csrf.secret"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_bytes()  # another worker made it first
+        with os.fdopen(fd, "wb") as f:
+            f.write(os.urandom(32))
+        return path.read_bytes()
+
+
+def create_source_app(settings: Settings) -> Flask:
+    app = Flask(__name__, static_folder=None)
+    app.request_class = UploadRequest
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes * 9 // 8 + 2 * 1024 * 1024,
+        MAX_FORM_MEMORY_SIZE=settings.max_message_kb * 1024,
+        MAX_FORM_PARTS=settings.max_files + 16,
+        SESSION_COOKIE_NAME="unused",
+    )
+    engine = make_engine(settings.db_url)
+    ctx = Context(
+        settings=settings,
+        store=SubmissionStore(settings.store_dir, make_sessions(engine)),
+        keyring=Keyring(settings.keys_dir),
+        csrf=Csrf(_secret(settings)),
+        assets=Assets(),
+    )
+    app.extensions["tipline"] = ctx
+    app.jinja_env.globals["sri"] = ctx.assets.sri
+    install_headers(app, settings.onion_address)
+
+    from .source import bp
+
+    app.register_blueprint(bp)
+
+    @app.get("/static/<path:name>")
+    def static(name: str) -> Response:
+        return send_from_directory(ctx.assets.folder, name, etag=False, conditional=False, max_age=0)
+
+    def error_page(code: int, detail: str | None = None):
+        title, text = MESSAGES.get(code, MESSAGES[500])
+        if detail:
+            text = detail
+        if request.accept_mimetypes.best == "application/json":
+            return jsonify(ok=False, error=text), code
+        return render_template("error.html", title=title, text=text), code
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException):
+        return error_page(e.code or 500)
+
+    @app.errorhandler(IntakeError)
+    def intake_error(e: IntakeError):
+        return error_page(413 if isinstance(e, UploadTooLarge) else 400, str(e))
+
+    @app.errorhandler(StorageFull)
+    def storage_full(_e: StorageFull):
+        return error_page(503)
+
+    @app.errorhandler(Exception)
+    def unexpected(e: Exception):
+        # Logged without the request (no address, no headers) and without the
+        # exception's text, which could quote what was sent. Never shown.
+        tb = e.__traceback__
+        while tb and tb.tb_next:
+            tb = tb.tb_next
+        where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "?"
+        app.logger.error("unexpected %s at %s", type(e).__name__, where)
+        return error_page(500)
+
+    return app

@@ -1,0 +1,124 @@
+"""Response headers every page carries, and the CSRF check.
+
+The CSP allows only same-origin scripts and styles, no inline code, and
+'wasm-unsafe-eval' so that libsodium can compile its WebAssembly (it allows
+WebAssembly compilation only, not JavaScript eval; where WebAssembly is off,
+as in Tor Browser's Safer level, libsodium falls back to plain JavaScript).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from flask import Flask, Request, Response, abort
+
+CSP = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self' 'wasm-unsafe-eval'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ]
+)
+
+PERMISSIONS = ", ".join(
+    f"{feature}=()"
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "clipboard-read",
+        "display-capture",
+        "encrypted-media",
+        "fullscreen",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "picture-in-picture",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+        "interest-cohort",
+    )
+)
+
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+    "Permissions-Policy": PERMISSIONS,
+    "Cache-Control": "no-store",
+}
+
+CSRF_COOKIE = "tipline_csrf"
+
+
+def install_headers(app: Flask, onion_address: str) -> None:
+    @app.after_request
+    def _headers(resp: Response) -> Response:
+        resp.headers.update(HEADERS)
+        # Precise times and content hashes: nothing a source needs, and both
+        # could help link visits.
+        for name in ("ETag", "Last-Modified", "Expires", "Server"):
+            resp.headers.pop(name, None)
+        if onion_address:
+            from flask import request
+
+            resp.headers["Onion-Location"] = f"http://{onion_address}{request.full_path.rstrip('?')}"
+        return resp
+
+
+class Csrf:
+    """Double-submit CSRF: a random cookie, and a form field that is its HMAC.
+
+    The cookie lives as long as the browser session, so a token never expires
+    in the middle of an hour-long upload over Tor.
+    """
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def _mac(self, value: str) -> str:
+        return hmac.new(self._secret, value.encode(), hashlib.sha256).hexdigest()
+
+    def token_for(self, request: Request) -> tuple[str, str | None]:
+        """The form token, and a new cookie value to set if there was none."""
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        new = None
+        if len(cookie) != 43:
+            cookie = new = secrets.token_urlsafe(32)
+        return self._mac(cookie), new
+
+    def check(self, request: Request, token: str | None) -> None:
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        if not cookie or not token or not hmac.compare_digest(self._mac(cookie), token):
+            abort(403, "csrf")
+
+    @staticmethod
+    def set_cookie(resp: Response, value: str) -> None:
+        resp.set_cookie(CSRF_COOKIE, value, httponly=True, samesite="Strict", path="/")
+
+
+def check_origin(request: Request) -> None:
+    """Refuse a cross-site POST outright when the browser says where it came from."""
+    origin = request.headers.get("Origin")
+    if origin and origin != "null":
+        host = origin.split("://", 1)[-1]
+        if host != request.host:
+            abort(403, "origin")

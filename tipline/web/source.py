@@ -1,0 +1,90 @@
+"""The source's pages: the form, the upload, the thank-you page."""
+
+from __future__ import annotations
+
+import base64
+
+from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, url_for
+
+from tipline.store.submissions import IntakeError
+
+from .security import check_origin
+from .uploads import UploadRequest
+
+bp = Blueprint("source", __name__)
+
+
+def _ctx():
+    return current_app.extensions["tipline"]
+
+
+@bp.get("/")
+def index():
+    t = _ctx()
+    token, new_cookie = t.csrf.token_for(request)
+    keys = t.keyring.active()
+    resp = make_response(
+        render_template(
+            "submit.html",
+            csrf_token=token,
+            recipients=",".join(base64.b64encode(k.raw).decode() for k in keys),
+            max_bytes=t.settings.max_upload_bytes,
+            max_files=t.settings.max_files,
+            accepting=bool(keys),
+            scripts=t.scripts_ready,
+        )
+    )
+    if new_cookie:
+        t.csrf.set_cookie(resp, new_cookie)
+    return resp
+
+
+@bp.post("/submit")
+def submit():
+    t = _ctx()
+    check_origin(request)
+    req: UploadRequest = request  # type: ignore[assignment]
+    browser = request.args.get("sealed") == "browser"
+    req.sealed_by = "browser" if browser else "server"
+    req.intake = intake = t.store.begin(
+        req.sealed_by,
+        t.keyring.active(),
+        max_bytes=t.settings.max_upload_bytes * 9 // 8 + 1024 * 1024
+        if browser
+        else t.settings.max_upload_bytes,
+        max_items=t.settings.max_files + 1,
+    )
+    try:
+        form, files = request.form, request.files  # parsing streams the files into the intake
+        t.csrf.check(request, form.get("csrf_token"))
+        if form.get("website"):
+            # The honeypot field is hidden from people; only form-filling bots fill it.
+            intake.abort()
+            return _done(browser)
+        for item in list(intake.items):
+            if not browser and item.meta.name == "" and item.empty:  # type: ignore[attr-defined]
+                intake.drop(item)  # a file field left empty
+        message = form.get("message", "")
+        if browser and message:
+            raise IntakeError(
+                "This page sent an unencrypted message; nothing was kept. Reload and send again."
+            )
+        if message.strip():
+            intake.add_message(message)
+        del files
+        intake.commit()
+    except BaseException:
+        intake.abort()
+        raise
+    return _done(browser)
+
+
+def _done(browser: bool):
+    if browser:
+        return jsonify(ok=True, next=url_for("source.thanks"))
+    return redirect(url_for("source.thanks"), code=303)
+
+
+@bp.get("/thanks")
+def thanks():
+    return render_template("thanks.html")

@@ -1,0 +1,309 @@
+/*
+ * Tipline envelope format v1, writer side (docs/envelope.md), for the browser.
+ *
+ * A plain script: load sodium.js first, then this file. It defines one global,
+ * TiplineEnvelope, and does exactly what Python's tipline.format.stream.EnvelopeWriter
+ * does, so the offline tool reads what a source's browser sealed:
+ *
+ *   header = "TIPLINE" | 0x01 | count | count * (key_id(8) | crypto_box_seal(payload_key)(80))
+ *            | secretstream header(24)
+ *   P      = content | zero padding | meta JSON | meta length (2 bytes, big-endian),
+ *            len(P) = padme(len(content) + len(meta) + 2)
+ *   P is pushed in 64 KiB chunks: TAG_MESSAGE, the last TAG_FINAL; the header is the
+ *   additional data of the first chunk only.
+ *
+ * Files are read with blob.slice() one 1 MiB piece at a time, and the output is gathered
+ * into a Blob, so the page never holds the plaintext of a large file at once.
+ *
+ * API (every function that needs libsodium returns a Promise and waits for sodium.ready):
+ *   TiplineEnvelope.sealBlob(blob, {kind, name, type}, recipientKeys, onProgress) -> Promise<Blob>
+ *   TiplineEnvelope.sealText(text, recipientKeys, onProgress)                     -> Promise<Blob>
+ *   TiplineEnvelope.keyId(publicKey)                                              -> Promise<Uint8Array(8)>
+ *   TiplineEnvelope.encodeMeta({kind, name, type}, length)                        -> Uint8Array
+ *   TiplineEnvelope.padme(n)                                                      -> number
+ * recipientKeys: 1 to 32 Uint8Array(32) X25519 public keys.
+ * onProgress(doneBytes, totalBytes): content bytes sealed so far, optional.
+ */
+(function (global) {
+  "use strict";
+
+  var VERSION = 1;
+  var MAGIC = [0x54, 0x49, 0x50, 0x4c, 0x49, 0x4e, 0x45]; // "TIPLINE"
+  var CHUNK = 65536;
+  var READ_PIECE = 16 * CHUNK; // bytes read per blob.slice(); a multiple of CHUNK
+  var FLUSH_BYTES = 16 * 1024 * 1024; // output arrays are merged into a Blob this often
+  var KEY_BYTES = 32;
+  var KEY_ID_BYTES = 8;
+  var SEALED_KEY_BYTES = 80;
+  var STREAM_HEADER_BYTES = 24;
+  var MAX_RECIPIENTS = 32;
+  var MAX_META_BYTES = 4096;
+  var MAX_NAME_CHARS = 1024;
+  var MAX_TYPE_CHARS = 255;
+  var LABEL_KEY_ID = "tipline/v1/key-id";
+  var MESSAGE_TYPE = "text/plain; charset=utf-8";
+
+  var encoder = new TextEncoder();
+
+  function sodiumReady() {
+    var s = global.sodium;
+    if (!s || !s.ready || typeof s.ready.then !== "function") {
+      return Promise.reject(new Error("TiplineEnvelope: load sodium.js before using envelope.js."));
+    }
+    return s.ready.then(function () {
+      return global.sodium;
+    });
+  }
+
+  // -- Padmé ------------------------------------------------------------------------------
+
+  // Number of bits of a non-negative safe integer, without 32-bit bitwise operators.
+  function bitLength(n) {
+    var bits = 0;
+    var p = 1;
+    while (p <= n) {
+      p *= 2;
+      bits += 1;
+    }
+    return bits;
+  }
+
+  // padme(U): E = bit_length(U) - 1, S = bit_length(E), round U up to a multiple of 2^(E-S).
+  // Plain arithmetic on doubles, exact for every safe integer (sizes far above 4 GiB).
+  function padme(n) {
+    if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 1) {
+      throw new RangeError("padme is defined for integer lengths of at least 1");
+    }
+    var e = bitLength(n) - 1;
+    var s = bitLength(e);
+    var step = Math.pow(2, e - s);
+    var padded = Math.ceil(n / step) * step;
+    if (!Number.isSafeInteger(padded)) {
+      throw new RangeError("length too large");
+    }
+    return padded;
+  }
+
+  // -- metadata -----------------------------------------------------------------------------
+
+  // Replace lone surrogates by U+FFFD, so the meta is valid UTF-8 (as Python requires).
+  function wellFormed(s) {
+    var out = "";
+    for (var i = 0; i < s.length; i++) {
+      var c = s.charCodeAt(i);
+      if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+        var d = s.charCodeAt(i + 1);
+        if (d >= 0xdc00 && d <= 0xdfff) {
+          out += s.charAt(i) + s.charAt(i + 1);
+          i += 1;
+          continue;
+        }
+      }
+      out += c >= 0xd800 && c <= 0xdfff ? "\ufffd" : s.charAt(i);
+    }
+    return out;
+  }
+
+  function codePoints(s) {
+    var n = 0;
+    for (var i = 0; i < s.length; i++) {
+      var c = s.charCodeAt(i);
+      if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+        var d = s.charCodeAt(i + 1);
+        if (d >= 0xdc00 && d <= 0xdfff) i += 1;
+      }
+      n += 1;
+    }
+    return n;
+  }
+
+  function checkString(value, what) {
+    if (value === undefined || value === null) return "";
+    if (typeof value !== "string") throw new TypeError("TiplineEnvelope: meta." + what + " must be a string");
+    return wellFormed(value);
+  }
+
+  // The meta JSON, byte for byte what Python's Metadata.encode(length) writes:
+  // json.dumps({"v","kind","name","type","length"}, separators=(",", ":"), ensure_ascii=False).
+  // JSON.stringify escapes exactly the same characters (", \, U+0000..U+001F) the same way.
+  function encodeMeta(meta, length) {
+    if (!meta || typeof meta !== "object") throw new TypeError("TiplineEnvelope: meta must be an object");
+    var kind = meta.kind;
+    if (kind !== "message" && kind !== "file") {
+      throw new TypeError("TiplineEnvelope: meta.kind must be 'message' or 'file'");
+    }
+    var name = checkString(meta.name, "name");
+    var type = checkString(meta.type, "type");
+    if (codePoints(name) > MAX_NAME_CHARS || codePoints(type) > MAX_TYPE_CHARS) {
+      throw new RangeError("TiplineEnvelope: the file name or type is too long");
+    }
+    if (!Number.isSafeInteger(length) || length < 0) {
+      throw new RangeError("TiplineEnvelope: invalid content length");
+    }
+    var json = JSON.stringify({ v: VERSION, kind: kind, name: name, type: type, length: length });
+    var bytes = encoder.encode(json);
+    if (bytes.length > MAX_META_BYTES) {
+      throw new RangeError("TiplineEnvelope: metadata does not fit in 4096 bytes");
+    }
+    return bytes;
+  }
+
+  // -- keys and header ----------------------------------------------------------------------
+
+  function checkKeys(recipientKeys) {
+    if (!recipientKeys || typeof recipientKeys.length !== "number") {
+      throw new TypeError("TiplineEnvelope: recipientKeys must be an array of Uint8Array(32)");
+    }
+    var keys = Array.prototype.slice.call(recipientKeys);
+    if (keys.length < 1 || keys.length > MAX_RECIPIENTS) {
+      throw new RangeError("TiplineEnvelope: an envelope has 1 to " + MAX_RECIPIENTS + " recipients");
+    }
+    keys.forEach(function (k) {
+      if (!(k instanceof Uint8Array) || k.length !== KEY_BYTES) {
+        throw new TypeError("TiplineEnvelope: a recipient key must be a Uint8Array of 32 bytes");
+      }
+    });
+    return keys;
+  }
+
+  function keyIdWith(sodium, pk) {
+    var label = encoder.encode(LABEL_KEY_ID);
+    var data = new Uint8Array(label.length + pk.length);
+    data.set(label, 0);
+    data.set(pk, label.length);
+    return sodium.crypto_generichash(32, data, null).slice(0, KEY_ID_BYTES);
+  }
+
+  function keyId(pk) {
+    return sodiumReady().then(function (sodium) {
+      return keyIdWith(sodium, checkKeys([pk])[0]);
+    });
+  }
+
+  function buildHeader(sodium, keys, payloadKey, streamHeader) {
+    if (streamHeader.length !== STREAM_HEADER_BYTES) throw new Error("TiplineEnvelope: bad stream header");
+    var stanza = KEY_ID_BYTES + SEALED_KEY_BYTES;
+    var header = new Uint8Array(MAGIC.length + 2 + stanza * keys.length + STREAM_HEADER_BYTES);
+    header.set(MAGIC, 0);
+    header[MAGIC.length] = VERSION;
+    header[MAGIC.length + 1] = keys.length;
+    var off = MAGIC.length + 2;
+    keys.forEach(function (pk) {
+      var sealed = sodium.crypto_box_seal(payloadKey, pk);
+      if (sealed.length !== SEALED_KEY_BYTES) throw new Error("TiplineEnvelope: bad sealed key");
+      header.set(keyIdWith(sodium, pk), off);
+      header.set(sealed, off + KEY_ID_BYTES);
+      off += stanza;
+    });
+    header.set(streamHeader, off);
+    return header;
+  }
+
+  // -- output -------------------------------------------------------------------------------
+
+  function Collector() {
+    this.parts = [];
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+  Collector.prototype.push = function (bytes) {
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.length;
+    if (this.pendingBytes >= FLUSH_BYTES) {
+      // A Blob may live outside the JS heap (browsers move big ones to disk).
+      this.parts.push(new Blob(this.pending));
+      this.pending = [];
+      this.pendingBytes = 0;
+    }
+  };
+  Collector.prototype.finish = function () {
+    return new Blob(this.parts.concat(this.pending), { type: "application/octet-stream" });
+  };
+
+  // -- sealing ------------------------------------------------------------------------------
+
+  async function sealBlob(blob, meta, recipientKeys, onProgress) {
+    if (!(blob instanceof Blob)) throw new TypeError("TiplineEnvelope: sealBlob needs a File or Blob");
+    if (onProgress !== undefined && onProgress !== null && typeof onProgress !== "function") {
+      throw new TypeError("TiplineEnvelope: onProgress must be a function");
+    }
+    var sodium = await sodiumReady();
+    var keys = checkKeys(recipientKeys);
+    var length = blob.size;
+    var metaBytes = encodeMeta(meta, length);
+    var trailer = new Uint8Array(metaBytes.length + 2);
+    trailer.set(metaBytes, 0);
+    trailer[metaBytes.length] = Math.floor(metaBytes.length / 256);
+    trailer[metaBytes.length + 1] = metaBytes.length % 256;
+    var total = padme(length + trailer.length); // len(P)
+    var trailerStart = total - trailer.length;
+
+    var payloadKey = sodium.crypto_secretstream_xchacha20poly1305_keygen();
+    var state, header;
+    try {
+      var init = sodium.crypto_secretstream_xchacha20poly1305_init_push(payloadKey);
+      state = init.state;
+      header = buildHeader(sodium, keys, payloadKey, init.header);
+    } finally {
+      sodium.memzero(payloadKey);
+    }
+
+    var out = new Collector();
+    out.push(header);
+    var ad = header;
+    var TAG_MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
+    var TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+    var piece = new Uint8Array(0);
+    var pieceStart = 0;
+    var reported = 0;
+    if (onProgress) onProgress(0, length);
+
+    for (var start = 0; start < total; start += CHUNK) {
+      var end = Math.min(start + CHUNK, total);
+      var chunk;
+      if (start < length && start >= pieceStart + piece.length) {
+        // Pieces start on chunk boundaries, so one piece holds a chunk's whole content.
+        pieceStart = start;
+        var want = Math.min(READ_PIECE, length - start);
+        piece = new Uint8Array(await blob.slice(start, start + want).arrayBuffer());
+        if (piece.length !== want) throw new Error("TiplineEnvelope: the file changed while it was read");
+      }
+      if (end <= length) {
+        chunk = piece.subarray(start - pieceStart, end - pieceStart);
+      } else {
+        chunk = new Uint8Array(end - start); // zero-filled: the padding
+        if (start < length) chunk.set(piece.subarray(start - pieceStart, length - pieceStart), 0);
+        if (end > trailerStart) {
+          var from = Math.max(start, trailerStart);
+          chunk.set(trailer.subarray(from - trailerStart, end - trailerStart), from - start);
+        }
+      }
+      var tag = end === total ? TAG_FINAL : TAG_MESSAGE;
+      out.push(sodium.crypto_secretstream_xchacha20poly1305_push(state, chunk, ad, tag));
+      ad = null;
+      var done = Math.min(end, length);
+      if (onProgress && done !== reported && (done - reported >= READ_PIECE || done === length)) {
+        reported = done;
+        onProgress(done, length);
+      }
+    }
+    piece = null;
+    return out.finish();
+  }
+
+  function sealText(text, recipientKeys, onProgress) {
+    if (typeof text !== "string") return Promise.reject(new TypeError("TiplineEnvelope: text must be a string"));
+    var bytes = encoder.encode(text);
+    return sealBlob(new Blob([bytes]), { kind: "message", name: "", type: MESSAGE_TYPE }, recipientKeys, onProgress);
+  }
+
+  global.TiplineEnvelope = Object.freeze({
+    VERSION: VERSION,
+    CHUNK: CHUNK,
+    sealBlob: sealBlob,
+    sealText: sealText,
+    keyId: keyId,
+    encodeMeta: encodeMeta,
+    padme: padme,
+  });
+})(typeof globalThis !== "undefined" ? globalThis : this);
