@@ -150,11 +150,14 @@ class BrowserSealedItem(Item):
             header, raw = read_header(io.BytesIO(bytes(self._head)))
         except MalformedHeader:
             if final or len(self._head) > MAX_HEADER:
-                raise IntakeError("An encrypted item is damaged (its header is cut short).") from None
+                raise IntakeError(
+                    "An encrypted item is damaged (its header is cut short). Nothing was kept: send again."
+                ) from None
             return  # wait for more bytes
         except TiplineError:
             raise IntakeError(
-                "An encrypted item is not a Tipline envelope of a version this server takes."
+                "An encrypted item is not in a form this tip line takes. "
+                "Nothing was kept: reload the page and send again."
             ) from None
         if sorted(s.key_id for s in header.stanzas) != self._expected:
             raise IntakeError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, url_for
+from werkzeug.exceptions import BadRequest
 
 from tipline.store.submissions import IntakeError
 
@@ -55,7 +56,10 @@ def submit():
         max_items=t.settings.max_files + 1,
     )
     try:
-        form, files = request.form, request.files  # parsing streams the files into the intake
+        try:
+            form, files = request.form, request.files  # parsing streams the files into the intake
+        except ValueError:
+            raise BadRequest("malformed form data") from None  # Werkzeug's word for a broken body
         t.csrf.check(request, form.get("csrf_token"))
         if form.get("website"):
             # The honeypot field is hidden from people; only form-filling bots fill it.

@@ -222,6 +222,25 @@
 
   // -- sealing ------------------------------------------------------------------------------
 
+  var YIELD_MS = 50; // longest stretch of sealing without letting the page repaint
+
+  function now() {
+    return typeof performance !== "undefined" ? performance.now() : Date.now();
+  }
+
+  // Let the browser run other tasks (repaint the progress bar). A message, not
+  // setTimeout: timers are throttled in background tabs, messages are not.
+  function yieldToBrowser() {
+    return new Promise(function (resolve) {
+      var channel = new MessageChannel();
+      channel.port1.onmessage = function () {
+        channel.port1.close();
+        resolve();
+      };
+      channel.port2.postMessage(null);
+    });
+  }
+
   async function sealBlob(blob, meta, recipientKeys, onProgress) {
     if (!(blob instanceof Blob)) throw new TypeError("TiplineEnvelope: sealBlob needs a File or Blob");
     if (onProgress !== undefined && onProgress !== null && typeof onProgress !== "function") {
@@ -256,6 +275,7 @@
     var piece = new Uint8Array(0);
     var pieceStart = 0;
     var reported = 0;
+    var lastYield = now();
     if (onProgress) onProgress(0, length);
 
     for (var start = 0; start < total; start += CHUNK) {
@@ -282,9 +302,14 @@
       out.push(sodium.crypto_secretstream_xchacha20poly1305_push(state, chunk, ad, tag));
       ad = null;
       var done = Math.min(end, length);
-      if (onProgress && done !== reported && (done - reported >= READ_PIECE || done === length)) {
+      var pause = now() - lastYield >= YIELD_MS;
+      if (onProgress && done !== reported && (pause || done - reported >= READ_PIECE || done === length)) {
         reported = done;
         onProgress(done, length);
+      }
+      if (pause) {
+        await yieldToBrowser(); // wasm2js without a JIT seals about 1 MiB/s
+        lastYield = now();
       }
     }
     piece = null;

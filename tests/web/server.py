@@ -1,0 +1,170 @@
+"""A real `tipline serve` (gunicorn) on loopback, and a small raw HTTP client for it."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Response:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+
+@dataclass
+class Server:
+    data_dir: Path
+    tmp_dir: Path
+    log_path: Path
+    port: int
+    proc: subprocess.Popen | None = None
+    cookies: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, *flags: str) -> Server:
+        env = dict(os.environ, TMPDIR=str(self.tmp_dir), TEMP=str(self.tmp_dir), TMP=str(self.tmp_dir))
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 (kept open for the server's life)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tipline.cli",
+                "serve",
+                "--data-dir",
+                str(self.data_dir),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                *flags,
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"tipline serve exited: {self.log_path.read_text()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("tipline serve did not start in 30 s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    # -- HTTP -----------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict | None = None,
+        cookies: bool = True,
+    ) -> Response:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        h = dict(headers or {})
+        if cookies and self.cookies:
+            h.setdefault("Cookie", "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
+        conn.request(method, path, body=body, headers=h)
+        r = conn.getresponse()
+        resp = Response(r.status, r.headers, r.read())
+        conn.close()
+        for value in resp.headers.get_all("Set-Cookie") or []:
+            k, v = value.split(";", 1)[0].split("=", 1)
+            self.cookies[k] = v
+        return resp
+
+    def get(self, path: str = "/", **kw) -> Response:
+        return self.request("GET", path, **kw)
+
+    def csrf_token(self) -> str:
+        page = self.get("/").body.decode()
+        return re.search(r'name="csrf_token" value="([0-9a-f]+)"', page).group(1)
+
+    def post_form(
+        self,
+        fields: list[tuple[str, str]],
+        files: list[tuple[str, str, bytes, str]] = (),
+        path: str = "/submit",
+        headers: dict | None = None,
+    ) -> Response:
+        body, ctype = multipart(fields, files)
+        return self.request("POST", path, body=body, headers={"Content-Type": ctype, **(headers or {})})
+
+    # -- what is on disk ------------------------------------------------------
+
+    def stored(self) -> dict[str, bytes]:
+        """Every file under the data dir's store, path -> bytes (envelopes, pending)."""
+        root = self.data_dir / "store"
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    def submission_count(self) -> int:
+        import sqlite3
+
+        con = sqlite3.connect(self.data_dir / "tipline.sqlite3")
+        try:
+            return con.execute("select count(*) from submissions").fetchone()[0]
+        finally:
+            con.close()
+
+
+def multipart(fields, files=()) -> tuple[bytes, str]:
+    boundary = "----tipline" + uuid.uuid4().hex
+    out = []
+    for name, value in fields:
+        out.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode())
+        out.append(value.encode() + b"\r\n")
+    for name, filename, data, ctype in files:
+        out.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+            f"Content-Type: {ctype}\r\n\r\n".encode()
+        )
+        out.append(data + b"\r\n")
+    out.append(f"--{boundary}--\r\n".encode())
+    return b"".join(out), f"multipart/form-data; boundary={boundary}"
+
+
+def make_server(base: Path, pubfile: Path | None) -> Server:
+    data = base / "data"
+    tmp = base / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    if pubfile is not None:
+        subprocess.run(
+            [sys.executable, "-m", "tipline.cli", "keys", "add", "--data-dir", str(data), str(pubfile)],
+            check=True,
+            capture_output=True,
+        )
+    return Server(data, tmp, base / "server.log", free_port())
