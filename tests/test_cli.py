@@ -1,0 +1,78 @@
+"""The server-side `tipline` command: keys and export, run as a subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tipline.format.keys import SecretKey
+
+
+def tipline(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tipline.cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture
+def pubs(tmp_path):
+    keys = [SecretKey.generate().public_key for _ in range(2)]
+    paths = []
+    for i, k in enumerate(keys):
+        p = tmp_path / f"k{i}.pub"
+        p.write_text(k.to_text())
+        paths.append(p)
+    return keys, paths
+
+
+def test_keys_add_list_retire(tmp_path, pubs):
+    keys, paths = pubs
+    data = str(tmp_path / "data")
+    r = tipline("keys", "add", "--data-dir", data, str(paths[0]))
+    assert r.returncode == 0 and keys[0].fingerprint in r.stdout
+    assert tipline("keys", "add", "--data-dir", data, str(paths[0])).returncode == 1  # already active
+    r = tipline("keys", "retire", "--data-dir", data, keys[0].fingerprint)
+    assert r.returncode == 1 and "last active key" in r.stderr
+    assert tipline("keys", "add", "--data-dir", data, str(paths[1])).returncode == 0
+    r = tipline("keys", "retire", "--data-dir", data, keys[0].fingerprint.replace(" ", "").lower())
+    assert r.returncode == 0
+    r = tipline("keys", "list", "--data-dir", data)
+    assert f"active   {keys[1].fingerprint}" in r.stdout and f"retired  {keys[0].fingerprint}" in r.stdout
+
+
+def test_keys_add_refuses_damaged_or_secret_key(tmp_path):
+    (tmp_path / "bad.pub").write_text("tipline-pub1-" + "b" * 58 + "\n")
+    r = tipline("keys", "add", "--data-dir", str(tmp_path / "d"), str(tmp_path / "bad.pub"))
+    assert r.returncode == 1 and "checksum" in r.stderr
+    (tmp_path / "x.key").write_text(SecretKey.generate().to_text(b"pw pw pw pw", opslimit=1, memlimit=8192))
+    r = tipline("keys", "add", "--data-dir", str(tmp_path / "d"), str(tmp_path / "x.key"))
+    assert r.returncode == 1 and "not a Tipline public key" in r.stderr
+
+
+def test_export_refuses_to_overwrite_and_empty_export_works(tmp_path, pubs):
+    _, paths = pubs
+    data = str(tmp_path / "data")
+    tipline("keys", "add", "--data-dir", data, str(paths[0]))
+    out = tmp_path / "b.tar"
+    r = tipline("export", "--data-dir", data, "--out", str(out))
+    assert r.returncode == 0 and "0 submission(s)" in r.stdout
+    r = tipline("export", "--data-dir", data, "--out", str(out))
+    assert r.returncode == 1 and "already exists" in r.stderr
+
+
+@pytest.mark.parametrize("cmd", [[], ["serve"], ["keys"], ["keys", "add"], ["export"], ["demo"]])
+def test_help(cmd):
+    r = tipline(*cmd, "--help")
+    assert r.returncode == 0 and "usage: tipline" in r.stdout
+
+
+def test_missing_data_dir_is_explained(tmp_path):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "TIPLINE_DATA_DIR"}
+    r = subprocess.run(
+        [sys.executable, "-m", "tipline.cli", "keys", "list"], capture_output=True, text=True, env=env
+    )
+    assert r.returncode == 2 and "--data-dir" in r.stderr

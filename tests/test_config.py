@@ -1,0 +1,41 @@
+import pytest
+
+from tipline.config import ConfigError, load_settings
+
+
+def test_precedence_file_then_env_then_flags(tmp_path):
+    (tmp_path / "tipline.toml").write_text('max_files = 7\nmax_upload_mb = 100\nbind = "127.0.0.1:9000"\n')
+    env = {"TIPLINE_MAX_UPLOAD_MB": "200", "TIPLINE_BIND": "127.0.0.1:9001"}
+    s = load_settings(tmp_path, environ=env, bind="127.0.0.1:9002")
+    assert (s.max_files, s.max_upload_mb, s.bind) == (7, 200, "127.0.0.1:9002")
+    assert s.db_url == f"sqlite:///{tmp_path.resolve() / 'tipline.sqlite3'}"
+
+
+def test_data_dir_from_environment(tmp_path):
+    s = load_settings(environ={"TIPLINE_DATA_DIR": str(tmp_path)})
+    assert s.data_dir == tmp_path.resolve()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_files": 0}, "at least 1"),
+        ({"onion_address": "example.com"}, "not a v3 onion"),
+        ({"bind": "localhost"}, "should look like"),
+        ({"max_upload_mb": "lots"}, "whole number"),
+    ],
+)
+def test_bad_settings_say_what_to_fix(tmp_path, kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(tmp_path, environ={}, **kwargs)
+
+
+def test_unknown_setting_in_file(tmp_path):
+    (tmp_path / "tipline.toml").write_text("max_fils = 3\n")
+    with pytest.raises(ConfigError, match="unknown setting 'max_fils'"):
+        load_settings(tmp_path, environ={})
+
+
+def test_no_data_dir():
+    with pytest.raises(ConfigError, match="--data-dir"):
+        load_settings(environ={})
