@@ -7,11 +7,10 @@ write anything anywhere.
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, BinaryIO, Literal
 
@@ -98,28 +97,63 @@ def parse_manifest(data: bytes) -> list[SubmissionEntry]:
     return entries
 
 
+def _member_header(name: str, size: int) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mode = 0o600
+    info.mtime = 0  # no precise times leave the server
+    return info.tobuf(format=tarfile.PAX_FORMAT)
+
+
+def _padding(size: int) -> bytes:
+    return bytes(-size % tarfile.BLOCKSIZE)
+
+
+Opener = Callable[[str], tuple[IO[bytes], int]]
+
+
+def iter_bundle(
+    entries: list[SubmissionEntry], created_hour: str, open_member: Opener, block: int = 1 << 20
+) -> Iterator[bytes]:
+    """Yield a bundle's bytes piece by piece: for streaming it as an HTTP response.
+
+    open_member(name) returns an open file and its size for each listed
+    envelope. Memory stays at one block whatever the envelopes' sizes.
+    """
+    manifest = manifest_bytes(entries, created_hour)
+    yield _member_header(MANIFEST_NAME, len(manifest)) + manifest + _padding(len(manifest))
+    for entry in entries:
+        for member in entry.envelopes:
+            f, size = open_member(member)
+            with f:
+                yield _member_header(member, size)
+                left = size
+                while left:
+                    data = f.read(min(block, left))
+                    if not data:
+                        raise BundleError(f"{member} shrank while it was being exported.")
+                    left -= len(data)
+                    yield data
+            yield _padding(size)
+    yield bytes(2 * tarfile.BLOCKSIZE)  # the tar end-of-archive marker
+
+
 class BundleWriter:
-    """Write a bundle as a stream: the manifest first, then each envelope."""
+    """Write a bundle to a file: the manifest first, then each envelope."""
 
     def __init__(self, out: BinaryIO, entries: list[SubmissionEntry], created_hour: str) -> None:
-        # Stream mode writes members in order and never seeks, so a bundle can
-        # go straight to an HTTP response.
-        self._tar = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)  # noqa: SIM115
-        manifest = manifest_bytes(entries, created_hour)
-        self._add(MANIFEST_NAME, io.BytesIO(manifest), len(manifest))
-
-    def _add(self, name: str, f: IO[bytes], size: int) -> None:
-        info = tarfile.TarInfo(name)
-        info.size = size
-        info.mode = 0o600
-        info.mtime = 0  # no precise times leave the server
-        self._tar.addfile(info, f)
+        self._out = out
+        self._entries = entries
+        self._created = created_hour
+        self._files: dict[str, tuple[IO[bytes], int]] = {}
 
     def add_envelope(self, member: str, f: IO[bytes], size: int) -> None:
-        self._add(member, f, size)
+        """Queue an envelope; it is read when close() writes the bundle."""
+        self._files[member] = (f, size)
 
     def close(self) -> None:
-        self._tar.close()
+        for piece in iter_bundle(self._entries, self._created, self._files.pop):
+            self._out.write(piece)
 
 
 @dataclass

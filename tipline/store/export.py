@@ -1,20 +1,19 @@
-"""Write export bundles (docs/bundle.md) from stored submissions."""
+"""Export bundles (docs/bundle.md) of stored submissions: to a file, or as a stream."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
-from tipline.format.bundle import BundleWriter, SubmissionEntry, envelope_member
+from tipline.format.bundle import SubmissionEntry, envelope_member, iter_bundle
 
 from .submissions import SubmissionInfo, SubmissionStore, current_hour
 
 
-def write_bundle(store: SubmissionStore, subs: Iterable[SubmissionInfo], out: BinaryIO) -> int:
-    """Stream a bundle of these submissions to out. Returns the number of envelopes."""
-    subs = list(subs)
+def iter_export(store: SubmissionStore, subs: Iterable[SubmissionInfo]) -> Iterator[bytes]:
+    """The bytes of a bundle of these submissions, piece by piece."""
     entries = [
         SubmissionEntry(
             s.id,
@@ -24,15 +23,13 @@ def write_bundle(store: SubmissionStore, subs: Iterable[SubmissionInfo], out: Bi
         )
         for s in subs
     ]
-    writer = BundleWriter(out, entries, current_hour()[0])
-    count = 0
-    for s in subs:
-        for i, path in enumerate(store.envelope_paths(s.id)):
-            with open(path, "rb") as f:
-                writer.add_envelope(envelope_member(s.id, i), f, os.fstat(f.fileno()).st_size)
-            count += 1
-    writer.close()
-    return count
+
+    def open_member(member: str) -> tuple[IO[bytes], int]:
+        sid, name = member.split("/")
+        f = open(store.done / sid / name, "rb")  # noqa: SIM115 (iter_bundle closes it)
+        return f, os.fstat(f.fileno()).st_size
+
+    return iter_bundle(entries, current_hour()[0], open_member)
 
 
 def export_to_file(store: SubmissionStore, path: Path, since: str | None = None) -> tuple[int, int]:
@@ -41,10 +38,11 @@ def export_to_file(store: SubmissionStore, path: Path, since: str | None = None)
     tmp = path.with_name(f".{path.name}.part")
     try:
         with open(tmp, "xb") as f:
-            n = write_bundle(store, subs, f)
+            for piece in iter_export(store, subs):
+                f.write(piece)
             f.flush()
             os.fsync(f.fileno())
         os.link(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return len(subs), n
+    return len(subs), sum(s.item_count for s in subs)
