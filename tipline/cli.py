@@ -1,4 +1,4 @@
-"""tipline: the server-side command (serve, keys, export, demo).
+"""tipline: the server-side command (serve, keys, journalist, export, purge, demo).
 
 Each command builds Settings from the data folder, the environment and its
 flags, then calls the store or the server; errors print one plain line.
@@ -39,7 +39,7 @@ def _store(settings: Settings):
 def cmd_serve(args: argparse.Namespace) -> int:
     from tipline.server import TiplineServer
     from tipline.store.keyring import Keyring
-    from tipline.web.app import create_source_app
+    from tipline.web.app import create_journalist_app, create_source_app
 
     settings = _settings(
         args,
@@ -58,7 +58,85 @@ def cmd_serve(args: argparse.Namespace) -> int:
     removed = _store(settings).recover()
     if removed:
         print(f"Removed {removed} unacknowledged partial upload(s) left by an earlier stop.", file=sys.stderr)
-    TiplineServer(create_source_app, settings).run()
+    factory = create_journalist_app if args.app == "journalist" else create_source_app
+    TiplineServer(factory, settings).run()
+    return 0
+
+
+def _accounts(settings: Settings):
+    from tipline.store.accounts import Accounts
+    from tipline.store.db import make_engine, make_sessions
+
+    return Accounts(make_sessions(make_engine(settings.db_url)))
+
+
+def _show_totp(uri: str) -> None:
+    import io
+
+    import segno
+
+    qr = io.StringIO()
+    segno.make(uri, error="m").terminal(out=qr, compact=True)
+    print("Scan this with the journalist's authenticator app (or type the secret from the line below):")
+    print(qr.getvalue())
+    print(uri)
+
+
+def cmd_journalist(args: argparse.Namespace) -> int:
+    from tipline.store.accounts import AccountError
+
+    accounts = _accounts(_settings(args))
+    try:
+        if args.j_command == "add":
+            passphrase = None
+            if args.passphrase_file:
+                try:
+                    passphrase = args.passphrase_file.read_text("utf-8").split("\n", 1)[0]
+                except (OSError, UnicodeDecodeError) as e:
+                    raise CliError(f"Cannot read {args.passphrase_file}: {e}") from None
+            enrolment = accounts.add(args.name, passphrase)
+            print(f"Added journalist {enrolment.name}.")
+            if passphrase is None:
+                print(
+                    f"Passphrase (give it to them privately; it is not shown again): {enrolment.passphrase}"
+                )
+            _show_totp(enrolment.totp_uri)
+        elif args.j_command == "list":
+            names = accounts.names()
+            print(
+                "\n".join(names) if names else "No journalists yet. Add one with: tipline journalist add NAME"
+            )
+        elif args.j_command == "remove":
+            accounts.remove(args.name)
+            print(f"Removed {args.name} and ended their sessions.")
+        elif args.j_command == "reset-totp":
+            uri = accounts.reset_totp(args.name)
+            print(f"New authenticator secret for {args.name}; the old one no longer works.")
+            _show_totp(uri)
+    except AccountError as e:
+        raise CliError(str(e)) from None
+    return 0
+
+
+def _days(text: str) -> int:
+    if not text.endswith("d") or not text[:-1].isdigit():
+        raise argparse.ArgumentTypeError("give a number of days, like 30d")
+    return int(text[:-1])
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    after = args.after_download if args.after_download is not None else settings.delete_after_download_days
+    if args.older_than is None and not after:
+        raise CliError(
+            "Say what to purge: --older-than 30d, and/or --after-download 7d "
+            "(or set delete_after_download_days).",
+            2,
+        )
+    store = _store(settings)
+    ids = store.expired(args.older_than, after)
+    n = store.delete(ids)
+    print(f"Purged {n} submission(s).")
     return 0
 
 
@@ -124,7 +202,40 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-files", type=int, help="most files in one submission (default 20)")
     s.add_argument("--onion-address", help="this tip line's .onion name, for the Onion-Location header")
     s.add_argument("--workers", type=int, help="gunicorn worker processes (default 2)")
+    s.add_argument(
+        "--app",
+        choices=["source", "journalist"],
+        default="source",
+        help="which app to serve: the sources' form (default) or the journalists' interface",
+    )
     s.set_defaults(func=cmd_serve)
+
+    j = sub.add_parser("journalist", help="manage journalist accounts")
+    jsub = j.add_subparsers(dest="j_command", required=True)
+    ja = with_data_dir(
+        jsub.add_parser("add", help="add a journalist: passphrase and authenticator enrolment")
+    )
+    ja.add_argument("name")
+    ja.add_argument(
+        "--passphrase-file",
+        type=Path,
+        help="use this file's first line (7+ words) instead of a generated one",
+    )
+    with_data_dir(jsub.add_parser("list", help="list journalists"))
+    jr = with_data_dir(jsub.add_parser("remove", help="remove a journalist and end their sessions"))
+    jr.add_argument("name")
+    jt = with_data_dir(jsub.add_parser("reset-totp", help="enrol a new authenticator for a journalist"))
+    jt.add_argument("name")
+    j.set_defaults(func=cmd_journalist)
+
+    pu = with_data_dir(sub.add_parser("purge", help="delete old submissions (retention)"))
+    pu.add_argument("--older-than", type=_days, help="delete what arrived more than this long ago, e.g. 30d")
+    pu.add_argument(
+        "--after-download",
+        type=_days,
+        help="delete what was first downloaded more than this long ago, e.g. 7d",
+    )
+    pu.set_defaults(func=cmd_purge)
 
     k = sub.add_parser("keys", help="manage the recipient public keys")
     ksub = k.add_subparsers(dest="keys_command", required=True)

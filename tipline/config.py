@@ -33,8 +33,11 @@ class Settings:
     onion_address: str = ""
     database_url: str = ""
     workers: int = 2
-    # Slow Tor clients may take an hour to upload a large file.
-    upload_timeout_s: int = 3600
+    # Journalist sessions end after this much inactivity, and this long after login.
+    session_idle_minutes: int = 30
+    session_max_hours: int = 8
+    # Delete a submission this many days after its first download (0: keep until purged).
+    delete_after_download_days: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -110,6 +110,14 @@ class Server:
     def get(self, path: str = "/", **kw) -> Response:
         return self.request("GET", path, **kw)
 
+    def post_urlencoded(self, path: str, fields: dict) -> Response:
+        from urllib.parse import urlencode
+
+        body = urlencode(fields, doseq=True).encode()
+        return self.request(
+            "POST", path, body=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
+
     def csrf_token(self) -> str:
         page = self.get("/").body.decode()
         return re.search(r'name="csrf_token" value="([0-9a-f]+)"', page).group(1)

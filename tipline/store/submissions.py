@@ -13,12 +13,12 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tipline.format.errors import MalformedHeader, TiplineError
@@ -28,7 +28,7 @@ from tipline.format.payload import Metadata
 from tipline.format.stream import EnvelopeWriter, check_length
 
 from .keyring import compact
-from .models import Submission
+from .models import Download, Submission
 
 SealedBy = Literal["browser", "server"]
 MAX_HEADER = 9 + MAX_RECIPIENTS * STANZA_BYTES + STREAM_HEADER_BYTES
@@ -186,6 +186,7 @@ class SubmissionInfo:
     item_count: int
     total_size: int
     sealed_to: list[str]
+    downloads: dict[str, str] = field(default_factory=dict)  # journalist -> hour
 
 
 class SubmissionStore:
@@ -220,13 +221,75 @@ class SubmissionStore:
 
     def list(self) -> list[SubmissionInfo]:
         with self.sessions() as s:
+            downloads: dict[str, dict[str, str]] = {}
+            for d in s.scalars(select(Download)):
+                downloads.setdefault(d.submission_id, {})[d.journalist] = d.hour
             rows = s.scalars(select(Submission).order_by(Submission.received_hour.desc(), Submission.id))
             return [
                 SubmissionInfo(
-                    r.id, r.received_hour, r.sealed_by, r.item_count, r.total_size, r.sealed_to.split()
+                    r.id,
+                    r.received_hour,
+                    r.sealed_by,
+                    r.item_count,
+                    r.total_size,
+                    r.sealed_to.split(),
+                    downloads.get(r.id, {}),
                 )
                 for r in rows
             ]
+
+    def get(self, ids: Iterable[str]) -> list[SubmissionInfo]:
+        wanted = set(ids)
+        return [s for s in self.list() if s.id in wanted]
+
+    def mark_downloaded(self, ids: Iterable[str], journalist: str) -> None:
+        hour = current_hour()[0]
+        with self.sessions.begin() as s:
+            for sid in set(ids):
+                sub = s.get(Submission, sid)
+                if sub is None:
+                    continue
+                if sub.first_download_hour is None:
+                    sub.first_download_hour = hour
+                if s.get(Download, (sid, journalist)) is None:
+                    s.add(Download(submission_id=sid, journalist=journalist, hour=hour))
+
+    def delete(self, ids: Iterable[str]) -> int:
+        """Delete rows, then files. A crash in between leaves files that recover() removes."""
+        ids = list(set(ids))
+        with self.sessions.begin() as s:
+            existing = list(s.scalars(select(Submission.id).where(Submission.id.in_(ids))))
+            s.execute(delete(Download).where(Download.submission_id.in_(existing)))
+            s.execute(delete(Submission).where(Submission.id.in_(existing)))
+        for sid in existing:
+            shutil.rmtree(self.done / sid, ignore_errors=True)
+        if existing:
+            _fsync_dir(self.done)
+        return len(existing)
+
+    def expired(self, older_than_days: int | None, after_download_days: int | None) -> list[str]:
+        """Ids due for deletion: received too long ago, or downloaded too long ago."""
+        now = time.time()
+
+        def cutoff(days: int) -> str:
+            return time.strftime("%Y-%m-%dT%H:00Z", time.gmtime(now - days * 86400))
+
+        with self.sessions() as s:
+            ids: set[str] = set()
+            if older_than_days is not None:
+                ids |= set(
+                    s.scalars(select(Submission.id).where(Submission.received_hour < cutoff(older_than_days)))
+                )
+            if after_download_days:
+                ids |= set(
+                    s.scalars(
+                        select(Submission.id).where(
+                            Submission.first_download_hour.is_not(None),
+                            Submission.first_download_hour < cutoff(after_download_days),
+                        )
+                    )
+                )
+            return sorted(ids)
 
     def envelope_paths(self, submission_id: str) -> list[Path]:
         folder = self.done / submission_id

@@ -1,4 +1,4 @@
-"""The source app factory."""
+"""The app factories: the source app and the journalist app, two apps that share no routes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from flask import Flask, Response, jsonify, render_template, request, send_from_
 from werkzeug.exceptions import HTTPException
 
 from tipline.config import Settings
+from tipline.store.accounts import Accounts
 from tipline.store.db import make_engine, make_sessions
 from tipline.store.keyring import Keyring
 from tipline.store.submissions import IntakeError, StorageFull, SubmissionStore, UploadTooLarge
@@ -29,6 +30,7 @@ MESSAGES = {
         "Nothing was kept. Reload the page, then send again.",
     ),
     404: ("Page not found", "There is nothing at this address."),
+    429: ("Please wait", "Too many attempts in a short time. Wait a minute, then try again."),
     405: ("Not allowed", "This address does not take that kind of request."),
     413: (
         "Too large",
@@ -50,6 +52,7 @@ class Context:
     keyring: Keyring
     csrf: Csrf
     assets: Assets
+    accounts: Accounts | None = None
 
     @property
     def scripts_ready(self) -> bool:
@@ -73,30 +76,24 @@ def _secret(settings: Settings) -> bytes:
         return path.read_bytes()
 
 
-def create_source_app(settings: Settings) -> Flask:
+def _base_app(settings: Settings, ctx_extra: dict | None = None) -> tuple[Flask, Context]:
+    """What both apps share: storage, headers, static files with SRI, and plain error pages."""
     app = Flask(__name__, static_folder=None)
-    app.request_class = UploadRequest
-    app.config.update(
-        MAX_CONTENT_LENGTH=settings.max_upload_bytes * 9 // 8 + 2 * 1024 * 1024,
-        MAX_FORM_MEMORY_SIZE=settings.max_message_kb * 1024,
-        MAX_FORM_PARTS=settings.max_files + 16,
-        SESSION_COOKIE_NAME="unused",
-    )
+    app.config.update(SESSION_COOKIE_NAME="unused")
     engine = make_engine(settings.db_url)
+    sessions = make_sessions(engine)
     ctx = Context(
         settings=settings,
-        store=SubmissionStore(settings.store_dir, make_sessions(engine)),
+        store=SubmissionStore(settings.store_dir, sessions),
         keyring=Keyring(settings.keys_dir),
         csrf=Csrf(_secret(settings)),
         assets=Assets(),
+        **(ctx_extra or {}),
     )
+    ctx.accounts = Accounts(sessions, settings.session_idle_minutes * 60, settings.session_max_hours * 3600)
     app.extensions["tipline"] = ctx
     app.jinja_env.globals["sri"] = ctx.assets.sri
     install_headers(app, settings.onion_address)
-
-    from .source import bp
-
-    app.register_blueprint(bp)
 
     @app.get("/static/<path:name>")
     def static(name: str) -> Response:
@@ -133,4 +130,29 @@ def create_source_app(settings: Settings) -> Flask:
         app.logger.error("unexpected %s at %s", type(e).__name__, where)
         return error_page(500)
 
+    return app, ctx
+
+
+def create_source_app(settings: Settings) -> Flask:
+    """The sources' app: the form and the upload. Nothing of the journalists' side."""
+    app, _ctx = _base_app(settings)
+    app.request_class = UploadRequest
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes * 9 // 8 + 2 * 1024 * 1024,
+        MAX_FORM_MEMORY_SIZE=settings.max_message_kb * 1024,
+        MAX_FORM_PARTS=settings.max_files + 16,
+    )
+    from .source import bp
+
+    app.register_blueprint(bp)
+    return app
+
+
+def create_journalist_app(settings: Settings) -> Flask:
+    """The journalists' app: login, the list, bundles, deletion. Served on its own onion."""
+    app, _ctx = _base_app(settings)
+    app.config.update(MAX_CONTENT_LENGTH=1024 * 1024, MAX_FORM_PARTS=5000)
+    from .journalist import bp
+
+    app.register_blueprint(bp)
     return app

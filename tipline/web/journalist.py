@@ -1,0 +1,206 @@
+"""The journalists' pages: log in with passphrase and code, list, download bundles, delete.
+
+Everything here stays ciphertext: the server has no key to open it.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+
+from tipline.store.accounts import LoginRefused, Throttled
+from tipline.store.export import iter_export
+from tipline.store.keyring import compact
+from tipline.store.submissions import SubmissionInfo, current_hour
+
+from .security import check_origin
+
+bp = Blueprint("journalist", __name__)
+
+
+def _ctx():
+    return current_app.extensions["tipline"]
+
+
+def _cookie_name() -> str:
+    # __Host- requires Secure, which browsers honour only over HTTPS (or on
+    # loopback); over a plain-HTTP onion the cookie goes without the prefix.
+    return "__Host-tipline-session" if request.is_secure else "tipline-session"
+
+
+def _is_private_transport() -> bool:
+    host = request.host.rsplit(":", 1)[0].strip("[]")
+    if host.endswith(".onion") or host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _csrf_page(template: str, status: int = 200, **kw) -> Response:
+    t = _ctx()
+    token, new_cookie = t.csrf.token_for(request)
+    resp = make_response(render_template(template, csrf_token=token, **kw), status)
+    if new_cookie:
+        t.csrf.set_cookie(resp, new_cookie)
+    return resp
+
+
+def _check_post() -> None:
+    check_origin(request)
+    _ctx().csrf.check(request, request.form.get("csrf_token"))
+
+
+def login_required(view):
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        user = _ctx().accounts.session_user(request.cookies.get(_cookie_name(), ""))
+        if user is None:
+            return redirect(url_for("journalist.login"), code=303)
+        g.journalist = user
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+@bp.get("/login")
+def login():
+    return _csrf_page("j_login.html")
+
+
+@bp.post("/login")
+def login_post():
+    _check_post()
+    t = _ctx()
+    form = request.form
+    try:
+        token = t.accounts.login(form.get("name", ""), form.get("passphrase", ""), form.get("code", ""))
+    except Throttled as e:
+        resp = _csrf_page("j_login.html", 429, error=str(e))
+        resp.headers["Retry-After"] = str(e.wait)
+        return resp
+    except LoginRefused:
+        return _csrf_page(
+            "j_login.html",
+            401,
+            error="That name, passphrase and code did not work together. Check them and try again.",
+        )
+    resp = redirect(url_for("journalist.index"), code=303)
+    resp.set_cookie(
+        _cookie_name(),
+        token,
+        httponly=True,
+        samesite="Strict",
+        path="/",
+        secure=request.is_secure or not _is_private_transport(),
+    )
+    return resp
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    _check_post()
+    _ctx().accounts.logout(request.cookies.get(_cookie_name(), ""))
+    resp = redirect(url_for("journalist.login"), code=303)
+    resp.delete_cookie(_cookie_name(), path="/")
+    return resp
+
+
+def _human(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+@bp.get("/")
+@login_required
+def index():
+    t = _ctx()
+    subs = t.store.list()
+    active = {compact(k.fingerprint) for k in t.keyring.active()}
+    return _csrf_page(
+        "j_list.html",
+        subs=subs,
+        me=g.journalist,
+        human=_human,
+        active=active,
+        new_count=sum(1 for s in subs if g.journalist not in s.downloads),
+    )
+
+
+def _selected() -> list[SubmissionInfo]:
+    t = _ctx()
+    if request.form.get("which") == "new":
+        return [s for s in t.store.list() if g.journalist not in s.downloads]
+    return t.store.get(request.form.getlist("id"))
+
+
+@bp.post("/download")
+@login_required
+def download():
+    _check_post()
+    t = _ctx()
+    subs = _selected()
+    if not subs:
+        return _csrf_page(
+            "j_message.html",
+            400,
+            title="Nothing selected",
+            text="Select at least one submission, or choose Download all new.",
+        )
+    ids = [s.id for s in subs]
+    me = g.journalist
+
+    def stream():
+        yield from iter_export(t.store, subs)
+        # Only a bundle sent to the end counts as downloaded.
+        t.store.mark_downloaded(ids, me)
+
+    name = f"tipline-{current_hour()[0].replace(':', '')}-{len(ids)}.tar"
+    return Response(
+        stream_with_context(stream()),
+        mimetype="application/x-tar",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@bp.post("/delete")
+@login_required
+def delete_confirm():
+    _check_post()
+    subs = _selected()
+    if not subs:
+        return _csrf_page(
+            "j_message.html", 400, title="Nothing selected", text="Select the submissions to delete."
+        )
+    return _csrf_page("j_delete.html", subs=subs, human=_human)
+
+
+@bp.post("/delete/confirmed")
+@login_required
+def delete_done():
+    _check_post()
+    if request.form.get("confirm") != "yes":
+        abort(400)
+    n = _ctx().store.delete(request.form.getlist("id"))
+    return _csrf_page(
+        "j_message.html", title="Deleted", text=f"Deleted {n} submission(s), their files and their rows."
+    )
