@@ -12,6 +12,7 @@ import calendar
 import os
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -197,6 +198,10 @@ class SubmissionStore:
         self.pending = root / "pending"
         self.done = root / "submissions"
         self.sessions = sessions
+        # One writer at a time per process: SQLite allows one anyway, and its
+        # busy handler sleeps up to 100 ms per retry, so threads queueing here
+        # instead wait far less (bench/load.py: p99 of 1 KiB tips, 144 -> 67 ms).
+        self.write_lock = threading.Lock()
         for d in (root, self.pending, self.done):
             d.mkdir(mode=0o700, parents=True, exist_ok=True)
 
@@ -244,7 +249,7 @@ class SubmissionStore:
 
     def mark_downloaded(self, ids: Iterable[str], journalist: str) -> None:
         hour = current_hour()[0]
-        with self.sessions.begin() as s:
+        with self.write_lock, self.sessions.begin() as s:
             for sid in set(ids):
                 sub = s.get(Submission, sid)
                 if sub is None:
@@ -257,7 +262,7 @@ class SubmissionStore:
     def delete(self, ids: Iterable[str]) -> int:
         """Delete rows, then files. A crash in between leaves files that recover() removes."""
         ids = list(set(ids))
-        with self.sessions.begin() as s:
+        with self.write_lock, self.sessions.begin() as s:
             existing = list(s.scalars(select(Submission.id).where(Submission.id.in_(ids))))
             s.execute(delete(Download).where(Download.submission_id.in_(existing)))
             s.execute(delete(Submission).where(Submission.id.in_(existing)))
@@ -372,7 +377,7 @@ class Intake:
             _fsync_dir(self.store.done)
             _fsync_dir(self.store.pending)
             try:
-                with self.store.sessions.begin() as s:
+                with self.store.write_lock, self.store.sessions.begin() as s:
                     s.add(
                         Submission(
                             id=self.id,
