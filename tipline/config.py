@@ -33,6 +33,11 @@ class Settings:
     onion_address: str = ""
     database_url: str = ""
     workers: int = 2
+    # Slow-body defence: a read waiting longer than body_idle_s fails, and after
+    # body_grace_s a body slower than body_min_rate bytes/s on average is cut off.
+    body_idle_s: int = 60
+    body_grace_s: int = 60
+    body_min_rate: int = 2048
     # Journalist sessions end after this much inactivity, and this long after login.
     session_idle_minutes: int = 30
     session_max_hours: int = 8

@@ -16,6 +16,7 @@ from tipline.store.submissions import IntakeError, StorageFull, SubmissionStore,
 
 from .assets import Assets
 from .security import Csrf, install_headers
+from .slowbody import BodyDeadline, ClientTooSlow
 from .uploads import UploadRequest
 
 # What each failure tells the source: plain, calm, and what to do next.
@@ -32,6 +33,10 @@ MESSAGES = {
     404: ("Page not found", "There is nothing at this address."),
     429: ("Please wait", "Too many attempts in a short time. Wait a minute, then try again."),
     405: ("Not allowed", "This address does not take that kind of request."),
+    408: (
+        "The connection was too slow",
+        "Your tip did not arrive in time. Nothing was kept. Please try again.",
+    ),
     413: (
         "Too large",
         "What you sent is larger than this tip line accepts. Nothing was kept. "
@@ -115,6 +120,12 @@ def _base_app(settings: Settings, ctx_extra: dict | None = None) -> tuple[Flask,
     def intake_error(e: IntakeError):
         return error_page(413 if isinstance(e, UploadTooLarge) else 400, str(e))
 
+    @app.errorhandler(ClientTooSlow)
+    def too_slow(_e: ClientTooSlow):
+        resp = app.make_response(error_page(408))
+        resp.headers["Connection"] = "close"  # the rest of the body is not worth waiting for
+        return resp
+
     @app.errorhandler(StorageFull)
     def storage_full(_e: StorageFull):
         return error_page(503)
@@ -145,6 +156,9 @@ def create_source_app(settings: Settings) -> Flask:
     from .source import bp
 
     app.register_blueprint(bp)
+    app.wsgi_app = BodyDeadline(  # type: ignore[method-assign]
+        app.wsgi_app, settings.body_idle_s, settings.body_min_rate, settings.body_grace_s
+    )
     return app
 
 
