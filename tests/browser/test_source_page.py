@@ -1,0 +1,422 @@
+"""The source page in a real Chromium against a real `tipline serve` (gunicorn).
+
+A source types a message and attaches files; the tests then export the store
+with the real `tipline export`, decrypt it with the real `tipline-offline`, and
+compare byte for byte. With JavaScript on (wasm, no-wasm, jitless: see
+conftest.py) the browser seals, and no request body may hold any plaintext;
+with JavaScript off the server seals, and no file it keeps may hold any.
+Then: every request stays on the tip line's origin, no CSP violation,
+axe-core finds no WCAG 2 A/AA problem, the page works on a phone, and the
+page's own limits stop a tip before anything is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, FALLBACK_NOISE, MODES, _unavailable
+from tests.conftest import run_offline
+from tests.web.server import Server, make_server
+
+ROOT = Path(__file__).resolve().parents[2]
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+THANKS = "Thank you. Your tip has arrived."
+LOST = "The connection was lost before your tip arrived. Nothing was kept. Please try again."
+ERROR_PAGE = "/no-such-page"
+
+# Runs in every page before its own scripts (Playwright's init scripts are not subject
+# to the page's CSP): reports CSP violations and each text of the progress label.
+WATCH = """
+document.addEventListener("securitypolicyviolation", (e) =>
+  console.error("CSP violation: " + e.violatedDirective + " " + e.blockedURI));
+document.addEventListener("DOMContentLoaded", () => {
+  const label = document.getElementById("progress-label");
+  if (label) new MutationObserver(() => console.log("progress: " + label.textContent))
+    .observe(label, {childList: true, characterData: true, subtree: true});
+});
+"""
+
+
+# -- servers, browsers, tabs ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, keydir) -> Iterator[Server]:
+    srv = make_server(tmp_path_factory.mktemp("site"), keydir / "journalist.pub").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def small_site(tmp_path_factory, keydir) -> Iterator[Server]:
+    srv = make_server(tmp_path_factory.mktemp("small-site"), keydir / "journalist.pub")
+    srv.start("--max-upload-mb", "1", "--max-files", "2")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def _browsers(playwright_instance) -> Iterator[Callable[[bool], object]]:
+    launched: dict[bool, object] = {}
+
+    def get(jitless: bool):
+        if jitless not in launched:
+            args = CHROMIUM_ARGS + (["--js-flags=--jitless"] if jitless else [])
+            launched[jitless] = playwright_instance.chromium.launch(executable_path=CHROMIUM, args=args)
+        return launched[jitless]
+
+    yield get
+    for b in launched.values():
+        b.close()
+
+
+@dataclass
+class Tab:
+    """A page in a fresh browser context, and everything it did."""
+
+    mode: str
+    page: object
+    origin: str
+    urls: list[str] = field(default_factory=list)
+    posts: list[tuple[str, bytes | None]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    progress: list[str] = field(default_factory=list)
+
+    def goto(self, path: str):
+        return self.page.goto(self.origin + path)
+
+    def problems(self) -> list[str]:
+        """Page errors, console errors and CSP violations, less libsodium's harmless fallback notice."""
+        return [e for e in self.errors if not (self.mode != "wasm" and FALLBACK_NOISE in e)]
+
+
+def _console(tab: Tab, msg) -> None:
+    text = msg.text
+    if text.startswith("progress: "):
+        tab.progress.append(text.removeprefix("progress: "))
+    elif msg.type == "error":
+        url = (msg.location or {}).get("url", "")
+        # The browser's own favicon.ico request, and the error page we asked for, are 404s by design.
+        if text.startswith("Failed to load resource") and (url.endswith("/favicon.ico") or ERROR_PAGE in url):
+            return
+        tab.errors.append(text)
+
+
+@pytest.fixture
+def open_tab(_browsers) -> Iterator[Callable[..., Tab]]:
+    """open_tab(mode, server, **context options): mode is one of MODES, or "js-off"."""
+    contexts = []
+
+    def make(mode: str, srv: Server, record_bodies: bool = True, **options) -> Tab:
+        if mode == "js-off":
+            options["java_script_enabled"] = False
+        context = _browsers(mode == "jitless").new_context(**options)
+        contexts.append(context)
+        if mode == "no-wasm":
+            context.add_init_script("delete globalThis.WebAssembly")
+        context.add_init_script(WATCH)
+        page = context.new_page()
+        page.set_default_timeout(120_000)
+        tab = Tab(mode, page, srv.url)
+        if record_bodies:
+            # Chromium gives Playwright no body for an upload made of Blobs unless the
+            # request is routed; a pass-through route makes post_data_buffer complete.
+            page.route("**/*", lambda route: route.continue_())
+        page.on("request", lambda r: tab.urls.append(r.url))
+        page.on(
+            "request",
+            lambda r: tab.posts.append((r.url, r.post_data_buffer)) if r.method != "GET" else None,
+        )
+        page.on("console", lambda m: _console(tab, m))
+        page.on("pageerror", lambda e: tab.errors.append(f"pageerror: {e}"))
+        return tab
+
+    yield make
+    for c in contexts:
+        c.close()
+
+
+# -- export and decrypt ----------------------------------------------------------------------
+
+
+def export_and_decrypt(srv: Server, keydir: Path, work: Path) -> Path:
+    """The real `tipline export`, then the real `tipline-offline decrypt`: the output folder."""
+    bundle = work / "bundle.tar"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tipline.cli",
+            "export",
+            "--data-dir",
+            str(srv.data_dir),
+            "--out",
+            str(bundle),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    out = work / "decrypted"
+    r = run_offline(
+        "decrypt",
+        str(bundle),
+        "--key",
+        str(keydir / "journalist.key"),
+        "--out",
+        str(out),
+        "--passphrase-file",
+        str(keydir / "pass.txt"),
+    )
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def submission_with(out: Path, marker: str) -> Path:
+    (sub,) = [
+        d
+        for d in out.iterdir()
+        if (d / "message.txt").is_file() and marker in (d / "message.txt").read_text()
+    ]
+    return sub
+
+
+def scan(marker: bytes, *folders: Path) -> list[str]:
+    return [
+        str(p) for folder in folders for p in folder.rglob("*") if p.is_file() and marker in p.read_bytes()
+    ]
+
+
+def send_tip(tab: Tab, message: str, files: list[Path]) -> None:
+    tab.goto("/")
+    tab.page.fill("#message", message)
+    tab.page.set_input_files("#files", [str(f) for f in files])
+    tab.page.click("#send")
+    tab.page.wait_for_url(tab.origin + "/thanks")
+    assert tab.page.inner_text("h1") == THANKS
+
+
+# -- the whole path, in every mode --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", [*MODES, "js-off"])
+def test_tip_roundtrip(open_tab, site, keydir, tmp_path, mode):
+    marker = f"TIPMARK-{mode}-{secrets.token_hex(8)}"
+    message = f"A source writes, ünïcödé ✓ 😀\nsecond line {marker}"
+    big = tmp_path / f"evidence-{marker}.bin"
+    big.write_bytes(f"{marker}\n".encode() + os.urandom(300_000))
+    small = tmp_path / "notes.txt"
+    small.write_bytes(f"notes {marker}\n".encode() * 3)
+
+    tab = open_tab(mode, site)
+    send_tip(tab, message, [big, small])
+    assert tab.problems() == []
+    if mode != "js-off":  # the mode held on every page (checked on /thanks)
+        assert tab.page.evaluate("typeof WebAssembly") == ("object" if mode == "wasm" else "undefined")
+    assert all(u.startswith(site.url + "/") for u in tab.urls), tab.urls
+
+    sub = submission_with(export_and_decrypt(site, keydir, tmp_path), marker)
+    # An HTML form sends line breaks as CRLF; the page's own script keeps the textarea's LF.
+    expected = message.replace("\n", "\r\n") if mode == "js-off" else message
+    assert (sub / "message.txt").read_bytes() == expected.encode()
+    assert (sub / "files" / big.name).read_bytes() == big.read_bytes()
+    assert (sub / "files" / "notes.txt").read_bytes() == small.read_bytes()
+    record = json.loads((sub / "items.json").read_text())
+    assert record["sealed_by"] == ("server" if mode == "js-off" else "browser")
+
+    envelopes = [p.read_bytes() for p in (site.data_dir / "store" / "submissions" / sub.name).glob("*")]
+    assert len(envelopes) == 3
+    if mode == "js-off":
+        assert tab.progress == []
+        # The data dir holds the store, the SQLite file (and any -wal/-journal) and the CSRF secret.
+        assert scan(marker.encode(), site.data_dir, site.tmp_dir) == []
+        return
+    # One POST, to the browser path, carrying exactly the envelopes that were stored.
+    ((url, body),) = tab.posts
+    assert url == site.url + "/submit?sealed=browser"
+    assert body is not None and all(env in body for env in envelopes)
+    assert b'name="message"' not in body
+    for _url, b in tab.posts:
+        assert marker.encode() not in b
+    assert "Encrypting your message (1 of 3): 0%" in tab.progress
+    assert any(re.fullmatch(rf"Encrypting {re.escape(big.name)} \(2 of 3\): \d+%", p) for p in tab.progress)
+    assert "Encrypting notes.txt (3 of 3): 100%" in tab.progress
+    assert any(p.startswith("Sending securely: ") for p in tab.progress)
+
+
+# -- origin, CSP, accessibility, phone ------------------------------------------------------------
+
+
+def test_every_request_stays_on_the_origin(open_tab, site, tmp_path):
+    tab = open_tab("wasm", site)
+    note = tmp_path / "a.txt"
+    note.write_text("origin check")
+    send_tip(tab, "origin check", [note])
+    tab.goto(ERROR_PAGE)
+    tab.page.click("text=Back to the form")
+    tab.page.wait_for_url(site.url + "/")
+    paths = {u.removeprefix(site.url) for u in tab.urls}
+    for p in (
+        "/",
+        "/static/style.css",
+        "/static/js/submit.js",
+        "/submit?sealed=browser",
+        "/thanks",
+        ERROR_PAGE,
+    ):
+        assert p in paths
+    assert all(u.startswith(site.url + "/") for u in tab.urls), tab.urls
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_no_csp_violations_or_errors(open_tab, site, mode):
+    tab = open_tab(mode, site)
+    tab.goto("/")
+    # libsodium's WebAssembly needs 'wasm-unsafe-eval'; its fallback must need nothing more.
+    backend = tab.page.evaluate("async () => { await sodium.ready; return typeof WebAssembly; }")
+    assert backend == ("object" if mode == "wasm" else "undefined")
+    tab.page.click("#send")  # empty: the page's own check answers
+    assert "write a message" in tab.page.inner_text("#status")
+    for path in ("/thanks", ERROR_PAGE):
+        tab.goto(path)
+    assert tab.problems() == []
+
+
+AXE_RUN = """async () => {
+  const r = await axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa"]}});
+  const show = (list) => list.map((v) => v.id + ": " + v.nodes.map((n) => n.target.join(" ")).join(", "));
+  return {violations: show(r.violations), incomplete: show(r.incomplete), passes: r.passes.length};
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_accessibility_axe(open_tab, site, scheme):
+    if not AXE.is_file():
+        _unavailable(f"{AXE} is missing (run `npm ci`)")
+    axe = AXE.read_text("utf-8")
+    # bypass_csp only here: the page's CSP rightly refuses the injected axe script.
+    tab = open_tab("wasm", site, record_bodies=False, bypass_csp=True, color_scheme=scheme)
+
+    def check(what: str) -> None:
+        tab.page.add_script_tag(content=axe)
+        result = tab.page.evaluate(AXE_RUN)
+        assert result["violations"] == [], (what, result)
+        assert result["passes"] > 5
+
+    tab.goto("/")
+    check("/")
+    tab.page.click("#send")  # the status message, shown
+    tab.page.evaluate("() => { document.getElementById('progress-box').hidden = false; }")
+    check("/ with status and progress")
+    for path in ("/thanks", ERROR_PAGE):
+        tab.goto(path)
+        check(path)
+
+
+def test_phone_and_desktop_layout(open_tab, site):
+    phone = open_tab("wasm", site, record_bodies=False, viewport={"width": 375, "height": 667})
+    phone.goto("/")
+    assert phone.page.evaluate("document.documentElement.scrollWidth") <= 375
+    for sel in ("#message", "#files", "#send"):
+        box = phone.page.locator(sel).bounding_box()
+        assert phone.page.is_visible(sel) and box["x"] >= 0 and box["x"] + box["width"] <= 375, (sel, box)
+    phone.page.fill("#message", "typed on a phone")
+    phone.page.screenshot(path="/tmp/tipline-phone.png", full_page=True)
+    phone.page.click("#send")
+    phone.page.wait_for_url(site.url + "/thanks")
+    assert phone.page.evaluate("document.documentElement.scrollWidth") <= 375
+
+    desktop = open_tab("wasm", site, record_bodies=False, viewport={"width": 1280, "height": 800})
+    desktop.goto("/")
+    desktop.page.screenshot(path="/tmp/tipline-page.png", full_page=True)
+    assert phone.problems() == desktop.problems() == []
+
+
+# -- the page's own limits and failures ----------------------------------------------------------
+
+
+def test_client_side_limits_send_nothing(open_tab, small_site, tmp_path):
+    tab = open_tab("wasm", small_site)
+    tab.goto("/")
+    files = []
+    for i in range(3):
+        files.append(tmp_path / f"{i}.txt")
+        files[-1].write_text(f"file {i}")
+    over = tmp_path / "over.bin"
+    over.write_bytes(b"\0" * (1024 * 1024 + 1))
+    halves = [tmp_path / "half1.bin", tmp_path / "half2.bin"]
+    for h in halves:
+        h.write_bytes(b"\1" * 600_000)
+    page = tab.page
+    cases = [
+        ("", [], "Please write a message or attach a file before sending."),
+        ("three files", files, "You attached 3 files; this tip line takes at most 2 in one tip."),
+        ("one too big", [over], "Your files add up to 1.1 MB; this tip line takes at most 1 MB in one tip."),
+        ("two too big", halves, "Your files add up to 1.2 MB; this tip line takes at most 1 MB in one tip."),
+    ]
+    for message, chosen, said in cases:
+        page.fill("#message", message)
+        page.set_input_files("#files", [str(f) for f in chosen])
+        page.click("#send")
+        assert page.inner_text("#status").startswith(said)
+        assert page.is_enabled("#send") and page.is_hidden("#progress-box")
+    page.wait_for_timeout(300)
+    assert tab.posts == [] and not any(u.startswith(small_site.url + "/submit") for u in tab.urls)
+    assert small_site.stored() == {}
+    # Within the limits it goes through, and the old message is gone.
+    page.set_input_files("#files", [str(f) for f in files[:2]])
+    page.click("#send")
+    page.wait_for_url(small_site.url + "/thanks")
+    assert small_site.submission_count() == 1
+    assert tab.problems() == []
+
+
+def test_server_refusal_is_shown(open_tab, site):
+    tab = open_tab("wasm", site)
+    tab.goto("/")
+    tab.page.context.clear_cookies()  # the CSRF cookie: the server answers 403
+    before = site.submission_count()
+    tab.page.fill("#message", "no cookie")
+    tab.page.click("#send")
+    tab.page.wait_for_selector("#status:not(:empty)")
+    assert tab.page.inner_text("#status").startswith("Your session for this page ran out")
+    assert tab.page.is_enabled("#send") and tab.page.is_hidden("#progress-box")
+    assert site.submission_count() == before
+    assert [e for e in tab.problems() if "403" not in e] == []
+
+
+# Time runs 1000 ms per performance.now() call: every chunk looks slow, so the page estimates.
+SLOW_CLOCK = """(() => {
+  let fake = 0;
+  performance.now = () => (fake += 1000);
+})();"""
+
+
+def test_slow_sealing_estimate_and_lost_connection(open_tab, site, tmp_path):
+    tab = open_tab("wasm", site)
+    tab.page.add_init_script(SLOW_CLOCK)
+    tab.page.route(re.compile(r"/submit\?sealed=browser$"), lambda route: route.abort())
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(3 * 1024 * 1024))
+    before = site.submission_count()
+    tab.goto("/")
+    tab.page.set_input_files("#files", str(big))
+    tab.page.click("#send")
+    tab.page.wait_for_selector("#status:not(:empty)")
+    assert tab.page.inner_text("#status") == LOST
+    assert tab.page.is_enabled("#send") and tab.page.is_hidden("#progress-box")
+    assert any(
+        re.fullmatch(r"Encrypting big\.bin \(1 of 1\): \d+%, about \d+ minutes? left", p)
+        for p in tab.progress
+    ), tab.progress
+    assert any(p.startswith("Sending securely") for p in tab.progress)
+    assert site.submission_count() == before
