@@ -485,3 +485,15 @@ def test_startup_removes_unacknowledged_uploads(tmp_path, keydir):
 def test_envelope_writer_used_by_tests_matches_server(server):
     # Guard for the helpers above: io import is used by streaming tests.
     assert isinstance(EnvelopeWriter(io.BytesIO(), [SecretKey.generate().public_key]), EnvelopeWriter)
+
+
+def test_browser_path_limit_is_close_to_the_advertised_one(small_server, keydir):
+    """1 MB allowed: 0.9 MB of content sealed in the browser passes, 1.2 MB does not."""
+    pub = PublicKey.from_text((keydir / "journalist.pub").read_text())
+    ok = seal_bytes(os.urandom(900_000), Metadata("file", "a.bin", ""), [pub])
+    assert browser_post(small_server, [ok]).status == 200
+    before = (small_server.submission_count(), small_server.stored())
+    big = seal_bytes(os.urandom(1_200_000), Metadata("file", "b.bin", ""), [pub])
+    r = browser_post(small_server, [big])
+    assert r.status == 413 and "Nothing was kept" in json.loads(r.body)["error"]
+    assert (small_server.submission_count(), small_server.stored()) == before

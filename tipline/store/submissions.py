@@ -79,7 +79,10 @@ class Item:
     def _spend(self, n: int) -> None:
         self._budget[0] -= n
         if self._budget[0] < 0:
-            raise UploadTooLarge("The upload is larger than this tip line accepts.")
+            raise UploadTooLarge(
+                "What you sent is larger than this tip line accepts. Nothing was kept. "
+                "Send fewer or smaller files, or split them over several tips."
+            )
 
     complete = False
 
@@ -329,7 +332,10 @@ class Intake:
 
     def _path(self) -> Path:
         if len(self.items) >= self._max_items:
-            raise UploadTooLarge(f"A tip can have at most {self._max_items} items.")
+            raise UploadTooLarge(
+                f"A tip can have at most {self._max_items - 1} files. Nothing was kept: send fewer files, "
+                "or split them over several tips."
+            )
         self._counter += 1
         return self.folder / f"{self._counter}.part"
 

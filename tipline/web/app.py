@@ -149,7 +149,10 @@ def create_source_app(settings: Settings) -> Flask:
     app, _ctx = _base_app(settings)
     app.request_class = UploadRequest
     app.config.update(
-        MAX_CONTENT_LENGTH=settings.max_upload_bytes * 9 // 8 + 2 * 1024 * 1024,
+        # The browser path's allowance (see source.submit) plus room for the multipart framing.
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes * 112 // 100
+        + (settings.max_files + 1) * 8192
+        + 1024 * 1024,
         MAX_FORM_MEMORY_SIZE=settings.max_message_kb * 1024,
         MAX_FORM_PARTS=settings.max_files + 16,
     )
