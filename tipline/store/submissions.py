@@ -9,6 +9,8 @@ disk without a row, was never acknowledged: `recover()` removes it at start.
 from __future__ import annotations
 
 import calendar
+import contextlib
+import errno
 import os
 import secrets
 import shutil
@@ -32,6 +34,8 @@ from .keyring import compact
 from .models import Download, Submission
 
 SealedBy = Literal["browser", "server"]
+# Out of space, over quota, or over a file-size limit: the disk cannot take this tip now.
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 MAX_HEADER = 9 + MAX_RECIPIENTS * STANZA_BYTES + STREAM_HEADER_BYTES
 
 
@@ -102,7 +106,10 @@ class Item:
 
     def discard(self) -> None:
         if not self._f.closed:
-            self._f.close()
+            # Closing flushes the buffer, which fails again on a full disk:
+            # the file is being thrown away, so that error does not matter.
+            with contextlib.suppress(OSError):
+                self._f.close()
         self.path.unlink(missing_ok=True)
 
 
@@ -401,7 +408,7 @@ class Intake:
             return self.id
         except OSError as e:
             self.abort()
-            if e.errno in (28, 122):  # ENOSPC, EDQUOT
+            if e.errno in DISK_FULL:
                 raise StorageFull("The server's disk is full.") from None
             raise
         except BaseException:

@@ -6,13 +6,14 @@ import os
 from dataclasses import dataclass
 
 from flask import Flask, Response, jsonify, render_template, request, send_from_directory
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from tipline.config import Settings
 from tipline.store.accounts import Accounts
 from tipline.store.db import make_engine, make_sessions
 from tipline.store.keyring import Keyring
-from tipline.store.submissions import IntakeError, StorageFull, SubmissionStore, UploadTooLarge
+from tipline.store.submissions import DISK_FULL, IntakeError, StorageFull, SubmissionStore, UploadTooLarge
 
 from .assets import Assets
 from .security import Csrf, install_headers
@@ -129,6 +130,20 @@ def _base_app(settings: Settings, ctx_extra: dict | None = None) -> tuple[Flask,
     @app.errorhandler(StorageFull)
     def storage_full(_e: StorageFull):
         return error_page(503)
+
+    @app.errorhandler(OSError)
+    def os_error(e: OSError):
+        if e.errno in DISK_FULL:
+            app.logger.error("storage is full: a tip was refused with 503")
+            return error_page(503)
+        return unexpected(e)
+
+    @app.errorhandler(OperationalError)
+    def db_error(e: OperationalError):
+        if "full" in str(e.orig):  # SQLite: "database or disk is full"
+            app.logger.error("database storage is full: a request was refused with 503")
+            return error_page(503)
+        return unexpected(e)
 
     @app.errorhandler(Exception)
     def unexpected(e: Exception):

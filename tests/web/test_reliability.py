@@ -1,0 +1,160 @@
+"""Nothing acknowledged is lost: crashes mid-load, and a full disk."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from tests.conftest import run_offline
+from tests.web.server import Server, make_server
+
+
+def workers_of(srv: Server) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(srv.proc.pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def decrypt_all(srv: Server, keydir, tmp_path) -> dict[str, str]:
+    """Export everything and decrypt it with the real tools: submission id -> message."""
+    bundle = tmp_path / f"all-{time.monotonic_ns()}.tar"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tipline.cli",
+            "export",
+            "--data-dir",
+            str(srv.data_dir),
+            "--out",
+            str(bundle),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    out = tmp_path / f"dec-{time.monotonic_ns()}"
+    r = run_offline(
+        "decrypt",
+        str(bundle),
+        "--key",
+        str(keydir / "journalist.key"),
+        "--out",
+        str(out),
+        "--passphrase-file",
+        str(keydir / "pass.txt"),
+    )
+    assert r.returncode == 0, r.stderr  # every stored envelope is whole and authentic
+    return {d.name: (d / "message.txt").read_text() for d in out.iterdir() if (d / "message.txt").exists()}
+
+
+def test_worker_and_master_killed_mid_load_nothing_acknowledged_is_lost(tmp_path, keydir):
+    srv = make_server(tmp_path, keydir / "journalist.pub").start()
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(n: int) -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            text = f"tip {n}-{i} " + "x" * (i * 997 % 50_000)
+            try:
+                token = srv.csrf_token()
+                files = [("files", f"f{n}-{i}.bin", os.urandom(i * 7919 % 300_000), "x/y")]
+                r = srv.post_form([("csrf_token", token), ("message", text)], files)
+            except OSError:
+                continue  # the connection died with the server: not acknowledged
+            if r.status == 303:
+                with lock:
+                    acknowledged.append(text)
+
+    srv.cookies.clear()
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    victim = workers_of(srv)[0]
+    os.kill(victim, signal.SIGKILL)  # a worker dies mid-request
+    time.sleep(1.5)
+    os.kill(srv.proc.pid, signal.SIGKILL)  # then the master, as in a power cut ...
+    for pid in workers_of(srv):
+        os.kill(pid, signal.SIGKILL)  # ... that takes the workers with it
+    srv.proc.wait()
+    time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join(60)
+    assert len(acknowledged) > 10, "the load never got going"
+
+    srv.log.close()
+    srv.start()  # start-up removes what was never acknowledged
+    try:
+        store = srv.data_dir / "store"
+        assert list((store / "pending").iterdir()) == []
+        assert len(list((store / "submissions").iterdir())) == srv.submission_count()
+        messages = set(decrypt_all(srv, keydir, tmp_path).values())
+        missing = [a for a in acknowledged if a not in messages]
+        assert missing == [], f"{len(missing)} acknowledged tips lost"
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """The data folder on a 6 MB tmpfs (as root), so the disk really fills up."""
+    data = tmp_path / "data"
+    data.mkdir()
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=6m,mode=0700", "tmpfs", str(data)],
+        capture_output=True,
+        text=True,
+    )
+    if r.returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"cannot mount a tmpfs in CI: {r.stderr.strip()}")
+        pytest.skip(f"needs root to mount a small tmpfs: {r.stderr.strip()}")
+    yield data
+    subprocess.run(["umount", "-l", str(data)], check=False)
+
+
+def test_disk_full_gives_503_keeps_what_was_stored_and_recovers(tmp_path, keydir, small_disk):
+    srv = make_server(tmp_path, keydir / "journalist.pub").start()
+    try:
+        token = srv.csrf_token()
+        assert srv.post_form([("csrf_token", token), ("message", "before the disk filled")]).status == 303
+        before = srv.stored()
+
+        # An attachment larger than the free space: refused with 503, nothing half-written left.
+        r = srv.post_form(
+            [("csrf_token", token), ("message", "too big")],
+            [("files", "big.bin", os.urandom(8 * 1024 * 1024), "x/y")],
+        )
+        assert r.status == 503 and b"cannot take tips at the moment" in r.body
+        assert srv.stored() == before
+
+        # The disk filled by something else: even a small tip is refused, cleanly.
+        filler = srv.data_dir / "filler"
+        with open(filler, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        r = srv.post_form([("csrf_token", token), ("message", "while full")])
+        assert r.status == 503
+        assert srv.stored() == before
+
+        filler.unlink()  # space returns: the service takes tips again
+        assert srv.post_form([("csrf_token", token), ("message", "after space returned")]).status == 303
+        messages = set(decrypt_all(srv, keydir, tmp_path).values())
+        assert messages == {"before the disk filled", "after space returned"}
+        log = srv.log_path.read_text()
+        assert "storage is full" in log and "Traceback" not in log
+    finally:
+        srv.stop()
