@@ -186,3 +186,17 @@ def test_check_length_refuses_other_lengths(alice, delta):
     env = seal_bytes(b"z" * 5000, META, [alice.public_key])
     with pytest.raises(BadLength):
         check_length(9 + 88 + 24, len(env) + delta)
+
+
+@pytest.mark.parametrize("n", [1, 100, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 7])
+@pytest.mark.parametrize("shape", ["zeros", "ends_in_zeros", "zero_run_inside"])
+def test_content_with_zero_runs(alice, n, shape):
+    # The reader holds back trailing zeros (they may be padding): content
+    # that itself ends in zeros must still come back whole.
+    if shape == "zeros":
+        data = bytes(n)
+    elif shape == "ends_in_zeros":
+        data = b"\x07" * (n // 2) + bytes(n - n // 2)
+    else:
+        data = b"\x01" + bytes(n) + b"\x02"
+    assert decrypt_bytes(seal_bytes(data, META, [alice.public_key]), [alice])[1] == data

@@ -108,6 +108,8 @@ class SecretKey:
     def __post_init__(self) -> None:
         if len(self.raw) != KEY_BYTES:
             raise KeyFileError("A secret key is exactly 32 bytes.")
+        # Derived once: every stanza match and every open needs it.
+        object.__setattr__(self, "_public", PublicKey(bindings.crypto_scalarmult_base(self.raw)))
 
     def __repr__(self) -> str:  # never print key material by accident
         return f"SecretKey(public fingerprint {self.public_key.fingerprint})"
@@ -118,7 +120,7 @@ class SecretKey:
 
     @property
     def public_key(self) -> PublicKey:
-        return PublicKey(bindings.crypto_scalarmult_base(self.raw))
+        return self._public  # type: ignore[attr-defined]
 
     def to_text(
         self,

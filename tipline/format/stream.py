@@ -32,7 +32,6 @@ class Sink(Protocol):
     """Where decrypted content goes: a file opened for writing, or BytesIO."""
 
     def write(self, data: bytes, /) -> object: ...
-    def truncate(self, size: int, /) -> object: ...
 
 
 class EnvelopeWriter:
@@ -183,10 +182,10 @@ def decrypt(
 ) -> tuple[Metadata, int]:
     """Decrypt one envelope from src, writing its content to sink.
 
-    Returns (metadata, content length). sink receives content while the
-    stream is read and is truncated to the exact length at the end; treat
-    it as untrusted until this returns (the caller keeps it under a
-    temporary name). Raises a TiplineError subclass on any bad input.
+    Returns (metadata, content length). sink receives the content as the
+    stream is read (never the padding); treat it as untrusted until this
+    returns, since a later chunk may still fail (the offline tool keeps it
+    under a temporary name). Raises a TiplineError subclass on any bad input.
     header: (Header, its bytes) when the caller already read it from src.
     """
     hdr, header_bytes = header or read_header(src)
@@ -198,9 +197,11 @@ def decrypt(
         progress(len(header_bytes))
 
     failed = "Could not authenticate this envelope: it is damaged, truncated or was tampered with."
-    tail = bytearray()  # the last bytes of P, which hold the metadata
-    emitted = 0  # bytes of P passed to sink
-    nonzero_end = 0  # offset just past the last non-zero byte passed to sink
+    out = _Output(sink)
+    # The metadata sits in the last bytes of P, which may begin in the chunk
+    # before the last: every chunk but the last is full, so holding back its
+    # final _TAIL bytes is always enough.
+    held = b""
     ad: bytes | None = header_bytes
     cur = _read_full(src, CHUNK_CT)
     while True:
@@ -216,36 +217,62 @@ def decrypt(
             raise DecryptionFailed(failed)
         if progress:
             progress(len(cur))
-        tail += m
-        if len(tail) > _TAIL:
-            out = bytes(tail[: len(tail) - _TAIL])
-            del tail[: len(out)]
-            sink.write(out)
-            stripped = len(out.rstrip(b"\0"))
-            if stripped:
-                nonzero_end = emitted + stripped
-            emitted += len(out)
         if not nxt:
             break
+        out.emit(held)
+        out.emit(memoryview(m)[: CHUNK - _TAIL])
+        held = m[CHUNK - _TAIL :]
         cur = nxt
 
-    total = emitted + len(tail)
+    tail = held + m
+    total = out.emitted + len(tail)
     meta_len = int.from_bytes(tail[-META_LENGTH_BYTES:], "big") if len(tail) >= 2 else 0
     if not META_LENGTH_BYTES <= meta_len <= min(MAX_META_BYTES, total - META_LENGTH_BYTES):
         raise MalformedPayload("The item's metadata length is out of range.")
-    meta, length = decode_meta(bytes(tail[-META_LENGTH_BYTES - meta_len : -META_LENGTH_BYTES]))
-    rest = bytes(tail[: len(tail) - META_LENGTH_BYTES - meta_len])
-    sink.write(rest)
-    stripped = len(rest.rstrip(b"\0"))
-    if stripped:
-        nonzero_end = emitted + stripped
-    emitted += len(rest)
-    if length > emitted or nonzero_end > length:
+    meta, length = decode_meta(tail[-META_LENGTH_BYTES - meta_len : -META_LENGTH_BYTES])
+    out.emit(memoryview(tail)[: len(tail) - META_LENGTH_BYTES - meta_len])
+    if length > out.emitted or out.written > length:
         raise MalformedPayload("The item's length does not match its content.")
     if total != padme(length + meta_len + META_LENGTH_BYTES):
         raise MalformedPayload("The item's padding is not the length the format requires.")
-    sink.truncate(length)
+    out.finish(length)
     return meta, length
+
+
+class _Output:
+    """Passes P's bytes to the sink, holding back runs of trailing zeros.
+
+    Padding is all zeros, so the content ends at or after the last non-zero
+    byte. Zeros are written only once a later non-zero byte shows they are
+    content, or at the end up to the content's length: the padding never
+    reaches the sink, and nothing needs reading back or truncating.
+    """
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+        self.emitted = 0  # bytes of P seen
+        self.written = 0  # bytes written to the sink: just past the last non-zero byte, or the end
+
+    def _zeros(self, n: int) -> None:
+        while n > 0:
+            k = min(n, CHUNK)
+            self.sink.write(_ZEROS[:k])
+            self.written += k
+            n -= k
+
+    def emit(self, piece: bytes | memoryview) -> None:
+        n = len(piece)
+        if not n:
+            return
+        data = piece if piece[-1] else bytes(piece).rstrip(b"\0")
+        if data:
+            self._zeros(self.emitted - self.written)
+            self.sink.write(data)
+            self.written = self.emitted + len(data)
+        self.emitted += n
+
+    def finish(self, length: int) -> None:
+        self._zeros(length - self.written)
 
 
 def decrypt_bytes(envelope: bytes, identities: Iterable[SecretKey]) -> tuple[Metadata, bytes]:
