@@ -10,7 +10,7 @@ address, no user agent, no precise time, no names.
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import BigInteger, ForeignKey, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -28,7 +28,7 @@ class Submission(Base):
     received_hour: Mapped[str] = mapped_column(String(17), index=True)
     sealed_by: Mapped[str] = mapped_column(String(8))
     item_count: Mapped[int] = mapped_column(Integer)
-    total_size: Mapped[int] = mapped_column(Integer)
+    total_size: Mapped[int] = mapped_column(BigInteger)  # over 2 GiB if an admin raises the limit
     # Space-separated fingerprints (with spaces removed) of the keys it was sealed to.
     sealed_to: Mapped[str] = mapped_column(String(2000))
     # The hour of the first download, for "delete N days after first download".
