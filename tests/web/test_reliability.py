@@ -99,6 +99,7 @@ def test_worker_and_master_killed_mid_load_nothing_acknowledged_is_lost(tmp_path
         assert len(list((store / "submissions").iterdir())) == srv.submission_count()
         messages = set(decrypt_all(srv, keydir, tmp_path).values())
         missing = [a for a in acknowledged if a not in messages]
+        print(f"crash test: {len(acknowledged)} acknowledged, {len(messages)} stored, {len(missing)} lost")
         assert missing == [], f"{len(missing)} acknowledged tips lost"
     finally:
         srv.stop()
