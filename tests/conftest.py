@@ -42,3 +42,29 @@ def run_offline(*args: str, check: bool = False, env: dict | None = None) -> sub
         env=env,
         timeout=600,
     )
+
+
+def run_tipline(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the real server-side `tipline` command in a subprocess, as an admin would."""
+    return subprocess.run(
+        [sys.executable, "-m", "tipline.cli", *args], capture_output=True, text=True, check=check, timeout=600
+    )
+
+
+def decrypt_with(keydir: Path, out: Path, *inputs: Path) -> subprocess.CompletedProcess:
+    """`tipline-offline decrypt` with the keygen-made key of the `keydir` fixture."""
+    return run_offline(
+        "decrypt", *map(str, inputs), "--key", str(keydir / "journalist.key"), "--out", str(out),
+        "--passphrase-file", str(keydir / "pass.txt"),
+    )
+
+
+def export_and_decrypt(data_dir: Path, keydir: Path, work: Path) -> Path:
+    """The real `tipline export`, then the real `tipline-offline decrypt`: returns the output folder."""
+    work.mkdir(parents=True, exist_ok=True)
+    bundle = work / f"bundle-{len(list(work.glob('bundle-*.tar')))}.tar"
+    run_tipline("export", "--data-dir", str(data_dir), "--out", str(bundle))
+    out = work / "decrypted"
+    r = decrypt_with(keydir, out, bundle)
+    assert r.returncode == 0, r.stderr
+    return out

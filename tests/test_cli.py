@@ -7,13 +7,12 @@ import sys
 
 import pytest
 
+from tests.conftest import run_tipline
 from tipline.format.keys import SecretKey
 
 
 def tipline(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tipline.cli", *args], capture_output=True, text=True, timeout=120
-    )
+    return run_tipline(*args, check=False)
 
 
 @pytest.fixture

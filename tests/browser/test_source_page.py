@@ -16,8 +16,6 @@ import json
 import os
 import re
 import secrets
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, FALLBACK_NOISE, MODES, _unavailable
-from tests.conftest import run_offline
+from tests.conftest import export_and_decrypt as export_bundle_and_decrypt
 from tests.web.server import Server, make_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -151,34 +149,7 @@ def open_tab(_browsers) -> Iterator[Callable[..., Tab]]:
 
 def export_and_decrypt(srv: Server, keydir: Path, work: Path) -> Path:
     """The real `tipline export`, then the real `tipline-offline decrypt`: the output folder."""
-    bundle = work / "bundle.tar"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tipline.cli",
-            "export",
-            "--data-dir",
-            str(srv.data_dir),
-            "--out",
-            str(bundle),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    out = work / "decrypted"
-    r = run_offline(
-        "decrypt",
-        str(bundle),
-        "--key",
-        str(keydir / "journalist.key"),
-        "--out",
-        str(out),
-        "--passphrase-file",
-        str(keydir / "pass.txt"),
-    )
-    assert r.returncode == 0, r.stderr
-    return out
+    return export_bundle_and_decrypt(srv.data_dir, keydir, work)
 
 
 def submission_with(out: Path, marker: str) -> Path:

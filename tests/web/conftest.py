@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import run_offline
+from tests.conftest import export_and_decrypt as export_bundle_and_decrypt
 from tests.web.server import make_server
 
 
@@ -16,38 +16,5 @@ def server(tmp_path_factory, keydir):
 
 @pytest.fixture
 def export_and_decrypt(keydir, tmp_path):
-    """Run the real `tipline export` then `tipline-offline decrypt`; return the output folder."""
-    import subprocess
-    import sys
-
-    def run(srv) -> object:
-        bundle = tmp_path / f"bundle-{len(list(tmp_path.glob('bundle-*')))}.tar"
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "tipline.cli",
-                "export",
-                "--data-dir",
-                str(srv.data_dir),
-                "--out",
-                str(bundle),
-            ],
-            check=True,
-            capture_output=True,
-        )
-        out = tmp_path / "decrypted"
-        r = run_offline(
-            "decrypt",
-            str(bundle),
-            "--key",
-            str(keydir / "journalist.key"),
-            "--out",
-            str(out),
-            "--passphrase-file",
-            str(keydir / "pass.txt"),
-        )
-        assert r.returncode == 0, r.stderr
-        return out
-
-    return run
+    """Export a server's data and decrypt it with the real tools; returns the output folder."""
+    return lambda srv: export_bundle_and_decrypt(srv.data_dir, keydir, tmp_path)

@@ -5,26 +5,19 @@ from __future__ import annotations
 import io
 import re
 import sqlite3
-import subprocess
-import sys
 import tarfile
 import time
 
 import pyotp
 import pytest
 
-from tests.conftest import run_offline
+from tests.conftest import decrypt_with
+from tests.conftest import run_tipline as tipline
 from tests.web.server import Server, free_port, make_server
 from tipline.store.accounts import Accounts, LoginRefused
 from tipline.store.db import make_engine, make_sessions
 
 PASSPHRASE = "orbit velvet canyon maple ticket frozen lantern"
-
-
-def tipline(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tipline.cli", *args], capture_output=True, text=True, check=check, timeout=120
-    )
 
 
 @pytest.fixture(scope="module")
@@ -103,16 +96,7 @@ def test_login_with_real_totp_then_download_and_decrypt(apps, account, keydir, t
         assert t.getnames()[0] == "manifest.json"
         assert all(m.mtime == 0 for m in t.getmembers())
     out = tmp_path / "out"
-    d = run_offline(
-        "decrypt",
-        str(bundle),
-        "--key",
-        str(keydir / "journalist.key"),
-        "--out",
-        str(out),
-        "--passphrase-file",
-        str(keydir / "pass.txt"),
-    )
+    d = decrypt_with(keydir, out, bundle)
     assert d.returncode == 0, d.stderr
     msgs = [p.read_text() for p in out.glob("*/message.txt")]
     assert "for the journalist ✓" in msgs

@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
-from tests.conftest import run_offline
+from tests.conftest import export_and_decrypt
 from tests.web.server import Server, make_server
 
 
@@ -22,33 +21,7 @@ def workers_of(srv: Server) -> list[int]:
 
 def decrypt_all(srv: Server, keydir, tmp_path) -> dict[str, str]:
     """Export everything and decrypt it with the real tools: submission id -> message."""
-    bundle = tmp_path / f"all-{time.monotonic_ns()}.tar"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tipline.cli",
-            "export",
-            "--data-dir",
-            str(srv.data_dir),
-            "--out",
-            str(bundle),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    out = tmp_path / f"dec-{time.monotonic_ns()}"
-    r = run_offline(
-        "decrypt",
-        str(bundle),
-        "--key",
-        str(keydir / "journalist.key"),
-        "--out",
-        str(out),
-        "--passphrase-file",
-        str(keydir / "pass.txt"),
-    )
-    assert r.returncode == 0, r.stderr  # every stored envelope is whole and authentic
+    out = export_and_decrypt(srv.data_dir, keydir, tmp_path / f"work-{time.monotonic_ns()}")
     return {d.name: (d / "message.txt").read_text() for d in out.iterdir() if (d / "message.txt").exists()}
 
 
