@@ -130,11 +130,16 @@ class Result:
         return self.ok * self.scenario.payload_bytes / MIB / self.elapsed_s if self.elapsed_s else 0.0
 
     def percentile(self, q: float) -> float:
-        if not self.latencies_ms:
-            return float("nan")
-        ordered = sorted(self.latencies_ms)
-        rank = max(1, -(-len(ordered) * q // 100))  # nearest rank, ceil(n*q/100)
-        return ordered[int(rank) - 1]
+        return percentile(self.latencies_ms, q)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (ceil(n*q/100)-th smallest); nan when there are no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))  # nearest rank, ceil(n*q/100)
+    return ordered[int(rank) - 1]
 
 
 # -- the server ------------------------------------------------------------------------------
