@@ -1,4 +1,4 @@
-"""tipline: the server-side command (serve, keys, journalist, export, purge, demo).
+"""tipline: the server-side command (serve, keys, journalist, export, purge, demo, onion, doctor).
 
 Each command builds Settings from the data folder, the environment and its
 flags, then calls the store or the server; errors print one plain line.
@@ -7,6 +7,7 @@ flags, then calls the store or the server; errors print one plain line.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -54,8 +55,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"No recipient key in {settings.keys_dir}, so tips could not be encrypted. "
             f"Add one first: tipline keys add --data-dir {settings.data_dir} journalist.pub"
         )
-    # Before any worker starts: tables exist, and what was never acknowledged is removed.
-    removed = _store(settings).recover()
+    # Before any worker starts: tables exist, and what was never acknowledged is removed (by the
+    # source app only: the journalist app would delete the source app's uploads in flight).
+    store = _store(settings)
+    removed = store.recover() if args.app == "source" else 0
     if removed:
         print(f"Removed {removed} unacknowledged partial upload(s) left by an earlier stop.", file=sys.stderr)
     factory = create_journalist_app if args.app == "journalist" else create_source_app
@@ -148,7 +151,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
     try:
         if args.keys_command == "add":
             try:
-                text = args.file.read_text("utf-8")
+                # "-": standard input, for `runuser -u tipline -- tipline keys add ... - < key.pub`.
+                text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text("utf-8")
             except (OSError, UnicodeDecodeError) as e:
                 raise CliError(f"Cannot read {args.file}: {e}") from None
             key = ring.add(text)
@@ -177,6 +181,65 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise CliError(f"{args.out} already exists; choose another --out.")
     subs, envs = export_to_file(_store(_settings(args)), args.out, since=args.since)
     print(f"Wrote {args.out}: {subs} submission(s), {envs} envelope(s), all still encrypted.")
+    return 0
+
+
+def cmd_onion(args: argparse.Namespace) -> int:
+    from tipline.onion import (
+        DEFAULT_HS_DIR,
+        PLACEHOLDER,
+        ClientAuth,
+        OnionError,
+        onion_from_hs_dir,
+        onion_label,
+    )
+
+    try:
+        if args.onion_address:
+            onion = onion_label(args.onion_address)
+        else:
+            onion = onion_from_hs_dir(args.hs_dir or DEFAULT_HS_DIR)
+            if onion is None and args.hs_dir:
+                raise OnionError(f"Cannot read an onion address from {args.hs_dir / 'hostname'}.")
+        auth = ClientAuth.generate(args.name, onion)
+        written = auth.write(args.out) if args.out else None
+    except OnionError as e:
+        raise CliError(str(e)) from None
+    hs = args.hs_dir or DEFAULT_HS_DIR
+    print(f"Client authorization for {auth.name} on the journalist onion service.\n")
+    print(f"Server side: this line goes in {hs}/authorized_clients/{auth.name}.auth")
+    print("(owner debian-tor, mode 0600), then: systemctl reload tor")
+    print(auth.server_line)
+    print(f"\nClient side, for {auth.name} only (a secret: hand it over privately).")
+    print("In Tor Browser, paste this key when the journalist address asks for one:")
+    print(auth.private_b32)
+    print(f"or, for a tor client, save this line as {auth.name}.auth_private in its ClientOnionAuthDir:")
+    print(auth.client_line)
+    if written:
+        print(f"\nWrote {written[0]} and {written[1]} (mode 0600).")
+    if onion is None:
+        print(
+            f"\nThe journalist service's address is not known here: replace {PLACEHOLDER} with the "
+            f"contents of {hs}/hostname without .onion (or pass --onion-address / --hs-dir).",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from tipline.doctor import PROBLEM, run_checks
+
+    findings = run_checks(
+        args.data_dir, config=args.config, torrc=args.torrc, gunicorn_conf=args.gunicorn_conf, user=args.user
+    )
+    for f in findings:
+        print(f)
+    problems = sum(f.level == PROBLEM for f in findings)
+    warnings = len(findings) - problems
+    if problems:
+        print(f"tipline doctor: {problems} problem(s), {warnings} warning(s).")
+        return 1
+    print(f"tipline doctor: all checks passed ({warnings} warning(s)).")
     return 0
 
 
@@ -240,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     k = sub.add_parser("keys", help="manage the recipient public keys")
     ksub = k.add_subparsers(dest="keys_command", required=True)
     ka = with_data_dir(ksub.add_parser("add", help="add a journalist's public key"))
-    ka.add_argument("file", type=Path, help="a .pub file made by tipline-offline keygen")
+    ka.add_argument("file", type=Path, help="a .pub file made by tipline-offline keygen (- for stdin)")
     with_data_dir(ksub.add_parser("list", help="list keys with their fingerprints"))
     kr = with_data_dir(ksub.add_parser("retire", help="stop sealing new tips to a key"))
     kr.add_argument("fingerprint", help="as shown by tipline keys list")
@@ -250,6 +313,28 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", type=Path, required=True, help="bundle file to write (must not exist)")
     e.add_argument("--since", help="only submissions received at or after this hour (YYYY-MM-DDTHH:00Z)")
     e.set_defaults(func=cmd_export)
+
+    o = sub.add_parser("onion", help="Tor onion service helpers")
+    osub = o.add_subparsers(dest="onion_command", required=True)
+    oc = osub.add_parser("client-auth", help="make a journalist's client authorization key pair")
+    oc.add_argument("name", help="the journalist's name (the .auth file's name)")
+    oc.add_argument("--out", type=Path, help="also write NAME.auth and NAME.auth_private into this folder")
+    oc.add_argument("--onion-address", help="the journalist service's .onion address")
+    oc.add_argument(
+        "--hs-dir",
+        type=Path,
+        help="the journalist service's HiddenServiceDir, to read its hostname "
+        "(default /var/lib/tor/tipline-journalist)",
+    )
+    o.set_defaults(func=cmd_onion)
+
+    dr = with_data_dir(sub.add_parser("doctor", help="check a deployment and say what to fix"))
+    dr.add_argument("--torrc", type=Path, help="also check this Tor configuration")
+    dr.add_argument(
+        "--gunicorn-conf", type=Path, help="also check this gunicorn config (deploy/gunicorn.conf.py)"
+    )
+    dr.add_argument("--user", help="the user that should own the data folder (default: whoever runs this)")
+    dr.set_defaults(func=cmd_doctor)
 
     d = sub.add_parser("demo", help="run a demo tip line on this machine")
     d.add_argument(
@@ -261,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Whatever the command writes (database, keys, bundles) is for this user only.
+    os.umask(0o077)
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -1,0 +1,83 @@
+"""gunicorn settings for Tipline: `gunicorn -c deploy/gunicorn.conf.py` (installed as /etc/tipline/).
+
+Environment:
+  TIPLINE_APP       source (default) or journalist: which app this process serves
+  TIPLINE_DATA_DIR  the data folder (settings also come from DATA_DIR/tipline.toml)
+  TIPLINE_BIND      127.0.0.1:PORT or unix:/path; anything else is refused
+  (every other TIPLINE_* setting works too, as for `tipline serve`)
+
+Every option comes from tipline.server.gunicorn_options(), the same function
+`tipline serve` uses, so the two cannot drift apart. What those options are
+and why:
+
+- worker_class "gthread", 8 threads per worker: a source on Tor may take an
+  hour to upload 500 MB; that holds one thread, not a whole worker, and the
+  worker keeps answering the master's heartbeat meanwhile. Sync workers would
+  be killed by `timeout` mid-upload; async workers need monkey-patching.
+- timeout 60: worker liveness (heartbeat), not request length, with gthread.
+  Request bodies that stall or crawl are cut off by tipline/web/slowbody.py
+  (no byte for body_idle_s, or slower than body_min_rate after body_grace_s),
+  because gunicorn itself never times out a body read.
+- keepalive 5: Tor Browser reuses connections; idle ones are not kept long.
+- limit_request_line 4094, limit_request_fields 60, limit_request_field_size
+  8190: a request head cannot grow without bound; Tipline needs short URLs
+  and few headers.
+- accesslog None: no access log at all, so no address, user agent or time of
+  a request is ever written. errorlog "-" (stderr, i.e. the journal) with
+  level info: gunicorn logs client addresses only at debug.
+- forwarded_allow_ips / proxy_allow_ips "": no X-Forwarded-* header is trusted.
+"""
+
+import os
+import sys
+
+from tipline.config import ConfigError, load_settings
+from tipline.doctor import is_loopback_bind
+from tipline.server import gunicorn_options, limit_malloc_arenas
+
+_app = os.environ.get("TIPLINE_APP", "source")
+if _app not in ("source", "journalist"):
+    raise SystemExit(f"tipline: TIPLINE_APP is {_app!r}; use source or journalist.")
+try:
+    _settings = load_settings()
+except ConfigError as e:
+    raise SystemExit(f"tipline: {e}") from None
+if not is_loopback_bind(_settings.bind):
+    raise SystemExit(
+        f"tipline: refusing to bind to {_settings.bind!r}: Tipline must be reachable only through its "
+        "Tor onion service. Set TIPLINE_BIND to 127.0.0.1:PORT or unix:/path."
+    )
+
+# Files the master and workers create (the SQLite database among them) are private.
+os.umask(0o077)
+
+globals().update(gunicorn_options(_settings))
+wsgi_app = f"tipline.wsgi:{_app}()"
+
+
+def on_starting(server):
+    """Once, before the listening sockets and any worker (not on reload, when old workers may still
+    be receiving): like `tipline serve`, refuse to run without a recipient key and create the
+    tables; then, in the source app only, remove what was never acknowledged."""
+    from tipline.store.db import make_engine, make_sessions
+    from tipline.store.keyring import Keyring, KeyringError
+    from tipline.store.submissions import SubmissionStore
+
+    try:
+        if not Keyring(_settings.keys_dir).active():
+            raise KeyringError(
+                f"No recipient key in {_settings.keys_dir}, so tips could not be encrypted. Add one "
+                f"first: tipline keys add --data-dir {_settings.data_dir} journalist.pub"
+            )
+    except KeyringError as e:
+        print(f"tipline: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+    limit_malloc_arenas()  # in the master, so the forked workers inherit it (see tipline/server.py)
+    engine = make_engine(_settings.db_url)  # creates the tables before workers race to
+    # Only the source app writes uploads. The journalist app must not recover: it would delete the
+    # source app's uploads in flight, and a folder already renamed but not yet recorded.
+    if _app == "source":
+        removed = SubmissionStore(_settings.store_dir, make_sessions(engine)).recover()
+        if removed:
+            server.log.info("Removed %d unacknowledged partial upload(s) left by an earlier stop.", removed)
+    engine.dispose()

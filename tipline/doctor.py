@@ -1,0 +1,554 @@
+"""`tipline doctor`: check a deployment and say exactly what to fix, one line each (no Flask here).
+
+Each check returns a list of findings. A problem makes `tipline doctor` exit
+1; a warning is printed but does not. What is checked:
+
+- the data folder, keys/, store/ (and their sub-folders), the database and
+  csrf.secret: owned by the service user, no access for group or others;
+- at least one active recipient key, and every key file readable;
+- no private key anywhere in the data folder (a *.key file, or a file
+  containing "tipline-sec1-");
+- at least one journalist account, each with a TOTP secret;
+- settings: they load, bind is loopback or a unix socket, onion_address set;
+- a gunicorn config (--gunicorn-conf): no access log, no debug logging,
+  loopback bind;
+- a torrc (--torrc): onion services forward to loopback only, each has
+  HiddenServicePoWDefensesEnabled 1, SocksPort 0, SafeLogging 1 (or unset),
+  no single-hop mode, and the journalist service (the HiddenServiceDir whose
+  name contains "journalist") has client authorization files.
+"""
+
+from __future__ import annotations
+
+import glob
+import ipaddress
+import os
+import pwd
+import runpy
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tipline.config import ConfigError, Settings, load_settings
+from tipline.format.keys import SECRET_PREFIX, PublicKey
+from tipline.onion import AUTH_LINE
+
+PROBLEM, WARNING = "problem", "warning"
+# Secret-key scan: files in store/ are envelopes (ciphertext), so only their
+# first bytes are read; elsewhere up to 1 MiB of each file.
+SCAN_STORE_BYTES = 4096
+SCAN_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.level}: {self.text}"
+
+
+def problem(text: str) -> Finding:
+    return Finding(PROBLEM, text)
+
+
+def warning(text: str) -> Finding:
+    return Finding(WARNING, text)
+
+
+# -- binds ----------------------------------------------------------------------------
+
+
+def _loopback_host(host: str) -> bool:
+    host = host.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_loopback_bind(bind: str) -> bool:
+    """True for 'unix:/path', '127.x.y.z:PORT', '[::1]:PORT' and 'localhost:PORT'."""
+    if bind.startswith("unix:"):
+        return len(bind) > len("unix:")
+    host, sep, port = bind.rpartition(":")
+    return bool(sep) and port.isdigit() and _loopback_host(host)
+
+
+def bind_finding(bind: str, where: str) -> Finding | None:
+    if is_loopback_bind(bind):
+        return None
+    return problem(
+        f"{where}: bind is {bind!r}, not loopback, but the apps must be reachable only through Tor. "
+        "Fix: 127.0.0.1:PORT or unix:/path."
+    )
+
+
+# -- files and folders ----------------------------------------------------------------
+
+
+def _owner(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _private(path: Path, uid: int, *, mask: int = 0o077) -> list[Finding]:
+    """PATH exists: owned by UID, a real file or folder, and none of the MASK mode bits set."""
+    st = path.lstat()
+    if stat.S_ISLNK(st.st_mode):
+        return [
+            problem(f"{path} is a symbolic link; make it a real {'folder' if path.is_dir() else 'file'}.")
+        ]
+    out = []
+    is_dir = stat.S_ISDIR(st.st_mode)
+    if st.st_uid != uid:
+        out.append(
+            problem(
+                f"{path} is owned by {_owner(st.st_uid)}, not {_owner(uid)} (the service user). "
+                f"Fix: chown {'-R ' if is_dir else ''}{_owner(uid)} {path}"
+            )
+        )
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & mask:
+        want = (0o700 if is_dir else 0o600) if mask == 0o077 else mode & ~mask
+        out.append(
+            problem(
+                f"{path} is mode {mode:04o}: group or others can "
+                f"{'read or enter it' if mask == 0o077 else 'change it'}. Fix: chmod {want:o} {path}"
+            )
+        )
+    return out
+
+
+def check_data_dir(settings: Settings, uid: int) -> list[Finding]:
+    d = settings.data_dir
+    if not d.is_dir():
+        return [
+            problem(
+                f"The data folder {d} does not exist. Fix: install -d -m 700 -o {_owner(uid)} {d}, "
+                "then add a key and a journalist."
+            )
+        ]
+    out = _private(d, uid)
+    for sub in ("keys", "keys/retired", "store", "store/pending", "store/submissions"):
+        if (d / sub).exists() or (d / sub).is_symlink():
+            out += _private(d / sub, uid)
+    files = [d / "csrf.secret"]
+    db = _sqlite_path(settings)
+    if db is not None:
+        files += [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+    for f in files:
+        if f.exists():
+            out += _private(f, uid)
+    toml = d / "tipline.toml"
+    if toml.exists():
+        out += _private(toml, uid, mask=0o022)
+    return out
+
+
+def check_keys(settings: Settings, uid: int) -> list[Finding]:
+    out: list[Finding] = []
+    active = 0
+    for folder in (settings.keys_dir, settings.keys_dir / "retired"):
+        if not folder.is_dir():
+            continue
+        for p in sorted(folder.glob("*.pub")):
+            out += _private(p, uid, mask=0o022)
+            try:
+                PublicKey.from_text(p.read_text("utf-8"))
+            except Exception as e:  # OSError, UnicodeDecodeError, KeyFileError: all mean the same here
+                out.append(
+                    problem(f"The key file {p} is unreadable or damaged ({e}). Fix: replace or remove it.")
+                )
+                continue
+            active += folder == settings.keys_dir
+    if not active:
+        out.append(
+            problem(
+                f"No active recipient key in {settings.keys_dir}: tips cannot be encrypted. "
+                f"Fix: tipline keys add --data-dir {settings.data_dir} journalist.pub"
+            )
+        )
+    return out
+
+
+def _scan_files(root: Path) -> Iterator[tuple[Path, int]]:
+    store = root / "store"
+
+    def cannot_list(e: OSError) -> None:
+        raise e  # reported by run_checks: a folder the doctor cannot list might hide a key
+
+    for dirpath, _dirs, names in os.walk(root, onerror=cannot_list, followlinks=False):
+        limit = SCAN_STORE_BYTES if Path(dirpath).is_relative_to(store) else SCAN_BYTES
+        for name in names:
+            yield Path(dirpath) / name, limit
+
+
+def check_no_secret_keys(data_dir: Path) -> list[Finding]:
+    if not data_dir.is_dir():
+        return []
+    out = []
+    marker = SECRET_PREFIX.encode()
+    for path, limit in _scan_files(data_dir):
+        why = None
+        if path.name.lower().endswith(".key"):
+            why = "a .key file"
+        elif not path.is_symlink() and path.is_file():
+            try:
+                with path.open("rb") as f:
+                    if marker in f.read(limit):
+                        why = f"it contains {SECRET_PREFIX!r}"
+            except OSError as e:
+                out.append(warning(f"Cannot read {path} to check it is not a private key ({e.strerror})."))
+        if why:
+            out.append(
+                problem(
+                    f"{path} looks like a private key ({why}). Private keys must never be on the server: "
+                    f"keep it on the offline machine only, and delete it here (shred -u {path})."
+                )
+            )
+    return out
+
+
+# -- database -------------------------------------------------------------------------
+
+
+def _sqlite_path(settings: Settings) -> Path | None:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.db_url)
+    if not url.drivername.startswith("sqlite") or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
+
+
+def check_journalists(settings: Settings) -> list[Finding]:
+    from sqlalchemy import create_engine, inspect, text
+
+    add = f"Fix: tipline journalist add NAME --data-dir {settings.data_dir}"
+    db = _sqlite_path(settings)
+    if db is not None:
+        if not db.exists():
+            return [problem(f"No database at {db}, so no journalist account. {add}")]
+        # Read only, and no new files: a -wal or -shm made by root would lock the service out.
+        # With no -wal file, no process has the database open and the main file is complete.
+        wal = db.with_name(db.name + "-wal").exists()
+        engine = create_engine(f"sqlite:///file:{db}?mode=ro{'' if wal else '&immutable=1'}&uri=true")
+    else:
+        engine = create_engine(settings.db_url, pool_pre_ping=True)
+    try:
+        with engine.connect() as c:
+            if not inspect(c).has_table("journalists"):
+                return [problem(f"No journalist account yet. {add}")]
+            rows = c.execute(text("SELECT name, totp_secret FROM journalists ORDER BY name")).all()
+    except Exception as e:  # any driver error: report it, do not crash the doctor
+        return [problem(f"Cannot read the database ({type(e).__name__}: {getattr(e, 'orig', e)}).")]
+    finally:
+        engine.dispose()
+    if not rows:
+        return [problem(f"No journalist account yet. {add}")]
+    return [
+        problem(f"Journalist {name} has no TOTP secret. Fix: tipline journalist reset-totp {name}")
+        for name, secret in rows
+        if not (secret or "").strip()
+    ]
+
+
+# -- settings and gunicorn ------------------------------------------------------------
+
+
+def check_settings(settings: Settings) -> list[Finding]:
+    out = []
+    f = bind_finding(settings.bind, "Settings (tipline.toml or TIPLINE_BIND)")
+    if f:
+        out.append(f)
+    if not settings.onion_address:
+        out.append(
+            warning(
+                "onion_address is not set. Set it in tipline.toml to the source service's address "
+                "(cat /var/lib/tor/tipline-source/hostname), so Tor Browser gets an Onion-Location header."
+            )
+        )
+    return out
+
+
+def check_gunicorn_conf(path: Path, data_dir: Path) -> list[Finding]:
+    """Load a gunicorn config as gunicorn would (it is Python) and check its logging and bind."""
+    saved = os.environ.get("TIPLINE_DATA_DIR")
+    os.environ["TIPLINE_DATA_DIR"] = str(data_dir)
+    try:
+        ns = runpy.run_path(str(path))
+    except SystemExit as e:
+        return [problem(f"The gunicorn config {path} refuses to load: {e}")]
+    except Exception as e:
+        return [problem(f"The gunicorn config {path} fails to load ({type(e).__name__}: {e}).")]
+    finally:
+        if saved is None:
+            os.environ.pop("TIPLINE_DATA_DIR", None)
+        else:
+            os.environ["TIPLINE_DATA_DIR"] = saved
+    out = []
+    if ns.get("accesslog") is not None:
+        out.append(
+            problem(
+                f"{path} sets accesslog = {ns['accesslog']!r}: an access log records every request. "
+                "Fix: accesslog = None"
+            )
+        )
+    if str(ns.get("loglevel", "info")).lower() == "debug":
+        out.append(problem(f"{path} sets loglevel = 'debug', which logs client addresses. Fix: 'info'"))
+    binds = ns.get("bind", [])
+    for b in [binds] if isinstance(binds, str) else binds:
+        f = bind_finding(str(b), str(path))
+        if f:
+            out.append(f)
+    return out
+
+
+# -- torrc ----------------------------------------------------------------------------
+
+
+@dataclass
+class TorLine:
+    keyword: str  # lower case, without a +/ prefix
+    value: str
+    where: str  # FILE:LINE
+    prefix: str = ""
+
+
+def parse_torrc(path: Path, _depth: int = 0) -> list[TorLine]:
+    """Tor's config syntax, enough for checking: comments, continuations, %include, +/ prefixes."""
+    lines: list[TorLine] = []
+    text = path.read_text("utf-8")
+    pending, start = "", 0
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].rstrip()
+        if not pending:
+            start = n
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        line, pending = (pending + line).strip(), ""
+        if not line:
+            continue
+        keyword, _, value = line.partition(" ")
+        value = value.strip()
+        if keyword.lower() == "%include" and _depth < 8:
+            for target in sorted(glob.glob(value)):
+                t = Path(target)
+                files = (
+                    sorted(p for p in t.iterdir() if p.is_file() and not p.name.startswith("."))
+                    if t.is_dir()
+                    else [t]
+                )
+                for f in files:
+                    lines += parse_torrc(f, _depth + 1)
+            continue
+        prefix = keyword[0] if keyword[0] in "+/" else ""
+        lines.append(TorLine(keyword[len(prefix) :].lower(), value, f"{path}:{start}", prefix))
+    return lines
+
+
+@dataclass
+class OnionService:
+    directory: str
+    where: str
+    options: dict[str, str]
+    ports: list[TorLine]
+
+
+def _port_target_ok(value: str) -> bool:
+    parts = value.split()
+    if len(parts) < 2:
+        return True  # "HiddenServicePort 80": 127.0.0.1:80
+    target = parts[1]
+    if target.startswith("unix:") or target.isdigit():
+        return True  # a bare port means 127.0.0.1:PORT
+    host, sep, port = target.rpartition(":")
+    return bool(sep) and port.isdigit() and _loopback_host(host)
+
+
+def _services(lines: list[TorLine]) -> tuple[list[OnionService], list[Finding]]:
+    services: list[OnionService] = []
+    out = []
+    for ln in lines:
+        if ln.keyword == "hiddenservicedir":
+            services.append(OnionService(ln.value, ln.where, {}, []))
+        elif ln.keyword.startswith("hiddenservice") and ln.keyword not in (
+            "hiddenservicesinglehopmode",
+            "hiddenservicenonanonymousmode",
+        ):
+            if not services:
+                out.append(problem(f"{ln.where}: {ln.keyword} comes before any HiddenServiceDir."))
+            elif ln.keyword == "hiddenserviceport":
+                services[-1].ports.append(ln)
+            else:
+                services[-1].options[ln.keyword] = ln.value
+    return services, out
+
+
+def _client_auth(service: OnionService) -> list[Finding]:
+    folder = Path(service.directory) / "authorized_clients"
+    add = "Add one file per journalist: tipline onion client-auth NAME (see docs/install.md)."
+    try:
+        names = sorted(p for p in folder.iterdir() if p.name.endswith(".auth"))
+    except FileNotFoundError:
+        return [
+            problem(
+                f"The journalist onion service has no client authorization: {folder} does not exist. {add}"
+            )
+        ]
+    except PermissionError:
+        return [
+            warning(
+                f"Cannot read {folder} to check the journalist service's client authorization: "
+                "run tipline doctor as root, or check that it holds NAME.auth files."
+            )
+        ]
+    if not names:
+        return [
+            problem(
+                f"The journalist onion service has no client authorization ({folder} has no .auth file): "
+                f"anyone who learns its address can reach the login page. {add}"
+            )
+        ]
+    out = []
+    for p in names:
+        try:
+            ok = AUTH_LINE.match(p.read_text("ascii").strip())
+        except (OSError, UnicodeDecodeError) as e:
+            out.append(warning(f"Cannot read {p} ({e})."))
+            continue
+        if not ok:
+            out.append(
+                problem(f"{p} is not a client authorization line (descriptor:x25519:KEY); Tor ignores it.")
+            )
+    return out
+
+
+def check_torrc(path: Path) -> list[Finding]:
+    try:
+        lines = parse_torrc(path)
+    except (OSError, UnicodeDecodeError) as e:
+        return [problem(f"Cannot read the torrc {path} ({e}).")]
+    services, out = _services(lines)
+    if not services:
+        out.append(problem(f"{path} defines no onion service (HiddenServiceDir). See deploy/torrc."))
+    for s in services:
+        if not s.ports:
+            out.append(problem(f"{s.where}: the onion service {s.directory} has no HiddenServicePort."))
+        for p in s.ports:
+            if not _port_target_ok(p.value):
+                out.append(
+                    problem(
+                        f"{p.where}: HiddenServicePort {p.value} forwards to a non-loopback address. "
+                        "Fix: forward to 127.0.0.1:PORT (or unix:/path) only."
+                    )
+                )
+        if s.options.get("hiddenservicepowdefensesenabled") != "1":
+            out.append(
+                problem(
+                    f"{s.where}: the onion service {s.directory} has no proof-of-work defence against "
+                    "floods. Fix: add HiddenServicePoWDefensesEnabled 1 after its HiddenServiceDir "
+                    "(Tor 0.4.8+)."
+                )
+            )
+    journalist = [s for s in services if "journalist" in Path(s.directory).name]
+    if services and not journalist:
+        out.append(
+            problem(
+                f"{path} has no journalist onion service (a HiddenServiceDir whose name contains "
+                "'journalist', with client authorization). See deploy/torrc."
+            )
+        )
+    for s in journalist:
+        out += _client_auth(s)
+    socks = [ln for ln in lines if ln.keyword == "socksport"]
+    if not socks:
+        out.append(
+            problem(
+                f"{path} does not set SocksPort, so Tor opens its default SOCKS port 9050. Fix: SocksPort 0"
+            )
+        )
+    for ln in socks:
+        if ln.value.split()[:1] != ["0"] or ln.prefix == "+":
+            out.append(
+                problem(
+                    f"{ln.where}: SocksPort {ln.value} opens a SOCKS proxy on the server, which needs none. "
+                    "Fix: SocksPort 0"
+                )
+            )
+    safe = [ln for ln in lines if ln.keyword == "safelogging"]
+    if safe and safe[-1].value != "1":
+        out.append(
+            problem(
+                f"{safe[-1].where}: SafeLogging {safe[-1].value} lets Tor log addresses. Fix: SafeLogging 1"
+            )
+        )
+    for ln in lines:
+        if ln.keyword in ("hiddenservicesinglehopmode", "hiddenservicenonanonymousmode") and ln.value == "1":
+            out.append(
+                problem(f"{ln.where}: {ln.keyword} 1 makes the server's location public. Fix: remove it.")
+            )
+    return out
+
+
+# -- all together ---------------------------------------------------------------------
+
+
+def run_checks(
+    data_dir: Path | None,
+    *,
+    config: Path | None = None,
+    torrc: Path | None = None,
+    gunicorn_conf: Path | None = None,
+    user: str | None = None,
+) -> list[Finding]:
+    if user is not None:
+        try:
+            uid = pwd.getpwnam(user).pw_uid
+        except KeyError:
+            return [problem(f"There is no user {user!r} on this machine (useradd --system {user}).")]
+    else:
+        uid = os.geteuid()
+    try:
+        settings = load_settings(data_dir, config_file=config)
+        has_dir = settings.data_dir.is_dir()
+    except ConfigError as e:
+        return [problem(f"The settings do not load: {e}")]
+    except OSError as e:
+        return [_unreadable(e)]
+    checks: list[tuple[Callable[..., list[Finding]], tuple]] = [(check_data_dir, (settings, uid))]
+    if has_dir:
+        checks += [
+            (check_keys, (settings, uid)),
+            (check_no_secret_keys, (settings.data_dir,)),
+            (check_journalists, (settings,)),
+        ]
+    checks.append((check_settings, (settings,)))
+    if gunicorn_conf is not None:
+        checks.append((check_gunicorn_conf, (gunicorn_conf, settings.data_dir)))
+    if torrc is not None:
+        checks.append((check_torrc, (torrc,)))
+    out: list[Finding] = []
+    for check, args in checks:
+        try:
+            out += check(*args)
+        except OSError as e:  # a folder this user may not enter: say so, and go on with the rest
+            out.append(_unreadable(e))
+    return out
+
+
+def _unreadable(e: OSError) -> Finding:
+    return problem(
+        f"Cannot check {e.filename or 'the data folder'} ({e.strerror}). Run tipline doctor as the "
+        "service user (sudo -u tipline ...), or as root with --user tipline."
+    )
