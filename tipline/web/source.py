@@ -57,7 +57,7 @@ def submit():
     )
     try:
         try:
-            form, files = request.form, request.files  # parsing streams the files into the intake
+            form = request.form  # parsing streams every file part into the intake
         except ValueError:
             raise BadRequest("malformed form data") from None  # Werkzeug's word for a broken body
         t.csrf.check(request, form.get("csrf_token"))
@@ -75,7 +75,6 @@ def submit():
             )
         if message.strip():
             intake.add_message(message)
-        del files
         intake.commit()
     except BaseException:
         intake.abort()
