@@ -511,7 +511,8 @@ def ratio_lines(rows: Sequence[Row]) -> list[str]:
                 d = t.mibps(t.open) / o.mibps(o.open)
                 flag = ""
                 if other == RAW:
-                    flag = " (ok, aim >= 0.8)" if min(s, d) >= 0.8 else " (BELOW the 0.8 aim)"
+                    ok = round(min(s, d), 2) >= 0.8  # as printed
+                    flag = " (ok, aim >= 0.8)" if ok else " (BELOW the 0.8 aim)"
                 parts.append(f"{label} seal {s:.2f} open {d:.2f}{flag}")
         out.append(f"ratios at {fmt_size(size)} (Tipline MiB/s / other MiB/s): " + "; ".join(parts))
     return out

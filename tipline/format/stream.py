@@ -198,9 +198,8 @@ def decrypt(
 
     failed = "Could not authenticate this envelope: it is damaged, truncated or was tampered with."
     out = _Output(sink)
-    # The metadata sits in the last bytes of P, which may begin in the chunk
-    # before the last: every chunk but the last is full, so holding back its
-    # final _TAIL bytes is always enough.
+    # The metadata sits in the last _TAIL bytes of P at most, which may begin
+    # in the chunk before the last (every chunk but the last is full).
     held = b""
     ad: bytes | None = header_bytes
     cur = _read_full(src, CHUNK_CT)
@@ -219,9 +218,11 @@ def decrypt(
             progress(len(cur))
         if not nxt:
             break
-        out.emit(held)
-        out.emit(memoryview(m)[: CHUNK - _TAIL])
-        held = m[CHUNK - _TAIL :]
+        # Hold back only what the metadata may need: the tail of this chunk
+        # when the next one is a final chunk too short to hold it alone.
+        keep = max(0, _TAIL - (len(nxt) - ABYTES)) if len(nxt) < CHUNK_CT else 0
+        out.emit(memoryview(m)[: len(m) - keep] if keep else m)
+        held = m[len(m) - keep :] if keep else b""
         cur = nxt
 
     tail = held + m
