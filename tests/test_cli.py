@@ -75,3 +75,36 @@ def test_missing_data_dir_is_explained(tmp_path):
         [sys.executable, "-m", "tipline.cli", "keys", "list"], capture_output=True, text=True, env=env
     )
     assert r.returncode == 2 and "--data-dir" in r.stderr
+
+
+def test_export_since_an_hour(tmp_path, pubs):
+    import sqlite3
+    import tarfile
+
+    from tests.web.server import make_server
+
+    _, paths = pubs
+    srv = make_server(tmp_path, paths[0]).start()
+    try:
+        for text in ("old", "new"):
+            token = srv.csrf_token()
+            assert srv.post_form([("csrf_token", token), ("message", text)]).status == 303
+    finally:
+        srv.stop()
+    con = sqlite3.connect(srv.data_dir / "tipline.sqlite3")
+    (old_id,) = con.execute("select id from submissions limit 1").fetchone()
+    con.execute("update submissions set received_hour = '2025-01-01T00:00Z' where id = ?", (old_id,))
+    con.commit()
+    con.close()
+    out = tmp_path / "since.tar"
+    r = tipline("export", "--data-dir", str(srv.data_dir), "--out", str(out), "--since", "2026-01-01T00:00Z")
+    assert r.returncode == 0 and "1 submission(s)" in r.stdout
+    with tarfile.open(out) as t:
+        names = t.getnames()
+    assert not any(n.startswith(old_id) for n in names) and len(names) == 2
+
+
+@pytest.mark.parametrize("since", ["yesterday", "2026-11-26 15:00", "2026-11-26T15:30Z"])
+def test_export_since_refuses_what_it_cannot_read(tmp_path, since):
+    r = tipline("export", "--data-dir", str(tmp_path), "--out", str(tmp_path / "x.tar"), "--since", since)
+    assert r.returncode == 2 and "--since takes" in r.stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -179,7 +180,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.out.exists():
         raise CliError(f"{args.out} already exists; choose another --out.")
-    subs, envs = export_to_file(_store(_settings(args)), args.out, since=args.since)
+    since = args.since
+    if since is not None:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", since):
+            since += "T00:00Z"
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:00Z", since):
+            raise CliError("--since takes a day (2026-11-26) or an hour in UTC (2026-11-26T15:00Z).", 2)
+    subs, envs = export_to_file(_store(_settings(args)), args.out, since=since)
     print(f"Wrote {args.out}: {subs} submission(s), {envs} envelope(s), all still encrypted.")
     return 0
 
