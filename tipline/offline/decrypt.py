@@ -19,6 +19,7 @@ from typing import IO
 from nacl import bindings
 
 from tipline.format.bundle import BundleError, BundleReader, is_bundle
+from tipline.format.durable import fsync_dir
 from tipline.format.errors import DecryptionFailed, NoMatchingKey, TiplineError
 from tipline.format.header import read_header
 from tipline.format.keys import SecretKey
@@ -62,14 +63,6 @@ class Source:
     received_hour: str | None
     sealed_by: str | None
     size: int
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _place(tmp: Path, folder: Path, name: str) -> Path:
@@ -199,7 +192,7 @@ class DecryptJob:
                 dest_dir, name = folder / "files", safe_name(meta.name)
                 dest_dir.mkdir(mode=0o700, exist_ok=True)
             final = _place(tmp, dest_dir, name)
-            _fsync_dir(dest_dir)
+            fsync_dir(dest_dir)
         record["items"][item_id] = {
             "kind": meta.kind,
             "saved_as": str(final.relative_to(folder)),
@@ -220,7 +213,7 @@ class DecryptJob:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, folder / RECORD)
-        _fsync_dir(folder)
+        fsync_dir(folder)
 
 
 __all__ = ["DecryptJob", "DecryptionFailed", "Summary"]

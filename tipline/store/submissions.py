@@ -24,6 +24,7 @@ from typing import Literal
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tipline.format.durable import fsync_dir
 from tipline.format.errors import MalformedHeader, TiplineError
 from tipline.format.header import MAX_RECIPIENTS, STANZA_BYTES, STREAM_HEADER_BYTES, read_header
 from tipline.format.keys import PublicKey
@@ -56,14 +57,6 @@ def current_hour() -> tuple[str, int]:
     t = time.gmtime()
     hour = time.strftime("%Y-%m-%dT%H:00Z", t)
     return hour, calendar.timegm((t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, 0, 0))
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _new_file(path: Path):
@@ -279,7 +272,7 @@ class SubmissionStore:
         for sid in existing:
             shutil.rmtree(self.done / sid, ignore_errors=True)
         if existing:
-            _fsync_dir(self.done)
+            fsync_dir(self.done)
         return len(existing)
 
     def expired(self, older_than_days: int | None, after_download_days: int | None) -> list[str]:
@@ -384,11 +377,11 @@ class Intake:
                     item.path = final
                 # Only the hour is kept, in the files' times as in the row.
                 os.utime(final, (hour_ts, hour_ts))
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
             target = self.store.done / self.id
             os.rename(self.folder, target)
-            _fsync_dir(self.store.done)
-            _fsync_dir(self.store.pending)
+            fsync_dir(self.store.done)
+            fsync_dir(self.store.pending)
             try:
                 with self.store.write_lock, self.store.sessions.begin() as s:
                     s.add(
