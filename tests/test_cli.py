@@ -61,7 +61,23 @@ def test_export_refuses_to_overwrite_and_empty_export_works(tmp_path, pubs):
     assert r.returncode == 1 and "already exists" in r.stderr
 
 
-@pytest.mark.parametrize("cmd", [[], ["serve"], ["keys"], ["keys", "add"], ["export"], ["demo"]])
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        [],
+        ["serve"],
+        ["keys"],
+        ["keys", "add"],
+        ["keys", "retire"],
+        ["export"],
+        ["demo"],
+        ["journalist", "add"],
+        ["journalist", "reset-totp"],
+        ["purge"],
+        ["onion", "client-auth"],
+        ["doctor"],
+    ],
+)
 def test_help(cmd):
     r = tipline(*cmd, "--help")
     assert r.returncode == 0 and "usage: tipline" in r.stdout
