@@ -174,10 +174,7 @@ def create_source_app(settings: Settings) -> Flask:
     from .source import bp
 
     app.register_blueprint(bp)
-    app.wsgi_app = BodyDeadline(  # type: ignore[method-assign]
-        app.wsgi_app, settings.body_idle_s, settings.body_min_rate, settings.body_grace_s
-    )
-    return app
+    return _guard_bodies(app, settings)
 
 
 def create_journalist_app(settings: Settings) -> Flask:
@@ -187,4 +184,12 @@ def create_journalist_app(settings: Settings) -> Flask:
     from .journalist import bp
 
     app.register_blueprint(bp)
+    return _guard_bodies(app, settings)
+
+
+def _guard_bodies(app: Flask, settings: Settings) -> Flask:
+    """Cut off request bodies that stall or crawl (tipline/web/slowbody.py)."""
+    app.wsgi_app = BodyDeadline(  # type: ignore[method-assign]
+        app.wsgi_app, settings.body_idle_s, settings.body_min_rate, settings.body_grace_s
+    )
     return app
