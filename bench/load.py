@@ -71,13 +71,15 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for the tests' multipart builder
+
+from tests.web.server import multipart
 from tipline.format.keys import PublicKey, SecretKey
 from tipline.format.payload import Metadata
 from tipline.format.stream import seal_bytes
@@ -293,24 +295,6 @@ class RssSampler:
 
 
 # -- the clients -------------------------------------------------------------------------------
-
-
-def multipart(
-    fields: Sequence[tuple[str, str]], files: Sequence[tuple[str, str, bytes, str]] = ()
-) -> tuple[bytes, str]:
-    boundary = "----tiplinebench" + uuid.uuid4().hex
-    out: list[bytes] = []
-    for name, value in fields:
-        out.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode())
-        out.append(value.encode() + b"\r\n")
-    for name, filename, data, ctype in files:
-        out.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-            f"Content-Type: {ctype}\r\n\r\n".encode()
-        )
-        out.append(data + b"\r\n")
-    out.append(f"--{boundary}--\r\n".encode())
-    return b"".join(out), f"multipart/form-data; boundary={boundary}"
 
 
 @dataclass

@@ -301,23 +301,23 @@ def _raw_tar(path: Path, members: dict[str, bytes]) -> None:
             t.addfile(info, io.BytesIO(data))
 
 
-@pytest.mark.parametrize("sid", ["../../escape", "/abs", "a" * 65, "short", "x/y_12345678"])
-def test_hostile_bundle_manifest_refused(keydir, pub, tmp_path, sid):
-    p = PublicKey.from_text(pub.read_text())
-    env = seal_bytes(MARKER, Metadata("message"), [p])
-    manifest = {
+def raw_manifest(sid: str, envelopes: list[str]) -> dict:
+    """A manifest written by hand, so a test can put anything in it."""
+    return {
         "format": "tipline-bundle",
         "version": 1,
         "created_hour": "2026-11-26T15:00Z",
         "submissions": [
-            {
-                "id": sid,
-                "received_hour": "2026-11-26T15:00Z",
-                "sealed_by": "server",
-                "envelopes": [f"{sid}/0.envelope"],
-            }
+            {"id": sid, "received_hour": "2026-11-26T15:00Z", "sealed_by": "server", "envelopes": envelopes}
         ],
     }
+
+
+@pytest.mark.parametrize("sid", ["../../escape", "/abs", "a" * 65, "short", "x/y_12345678"])
+def test_hostile_bundle_manifest_refused(keydir, pub, tmp_path, sid):
+    p = PublicKey.from_text(pub.read_text())
+    env = seal_bytes(MARKER, Metadata("message"), [p])
+    manifest = raw_manifest(sid, [f"{sid}/0.envelope"])
     _raw_tar(
         tmp_path / "evil.tar", {"manifest.json": json.dumps(manifest).encode(), f"{sid}/0.envelope": env}
     )
@@ -331,19 +331,7 @@ def test_hostile_bundle_manifest_refused(keydir, pub, tmp_path, sid):
 def test_bundle_missing_member_and_extra_members(keydir, pub, tmp_path):
     p = PublicKey.from_text(pub.read_text())
     sid = "sub_0123456789"
-    manifest = {
-        "format": "tipline-bundle",
-        "version": 1,
-        "created_hour": "2026-11-26T15:00Z",
-        "submissions": [
-            {
-                "id": sid,
-                "received_hour": "2026-11-26T15:00Z",
-                "sealed_by": "server",
-                "envelopes": [f"{sid}/0.envelope", f"{sid}/1.envelope"],
-            }
-        ],
-    }
+    manifest = raw_manifest(sid, [f"{sid}/0.envelope", f"{sid}/1.envelope"])
     _raw_tar(
         tmp_path / "b.tar",
         {

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,7 +150,10 @@ class Server:
             con.close()
 
 
-def multipart(fields, files=()) -> tuple[bytes, str]:
+def multipart(
+    fields: Sequence[tuple[str, str]], files: Sequence[tuple[str, str, bytes, str]] = ()
+) -> tuple[bytes, str]:
+    """A multipart/form-data body as a browser sends it: fields, then files (name, filename, data, type)."""
     boundary = "----tipline" + uuid.uuid4().hex
     out = []
     for name, value in fields:
