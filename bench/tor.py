@@ -60,18 +60,19 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# The repository (for tests/tor's harness) and bench/ (for load.py's request bodies).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import load  # the same request bodies as the loopback benchmark
 
 from tests.tor.harness import NetNamespace, OnionHTTPConnection, TiplineOnTor, Unavailable
-from tests.web.server import multipart
 from tipline.format.keys import PublicKey, SecretKey
-from tipline.format.payload import Metadata
-from tipline.format.stream import seal_bytes
 
 KIB = 1024
 MIB = 1024 * 1024
-CSRF_COOKIE = "tipline_csrf"
-TOKEN_RE = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+CSRF_COOKIE = load.CSRF_COOKIE
+TOKEN_RE = load.TOKEN_RE
 
 
 @dataclass(frozen=True)
@@ -108,29 +109,6 @@ def visit(conn: OnionHTTPConnection) -> tuple[str, str]:
     return cookie, m.group(1)
 
 
-def build(scn: Scenario, payload: bytes, cookie: str, token: str, recipients: list[PublicKey]):
-    """(path, body, headers) as a browser would send them; sealed here when the browser seals."""
-    headers = {"Cookie": f"{CSRF_COOKIE}={cookie}"}
-    if scn.sealed_by == "server":
-        if scn.kind == "message":
-            fields = [("csrf_token", token), ("message", payload.decode()), ("website", "")]
-            files = [("files", "", b"", "application/octet-stream")]  # the file input, left empty
-        else:
-            fields = [("csrf_token", token), ("message", ""), ("website", "")]
-            files = [("files", "evidence.bin", payload, "application/octet-stream")]
-        body, ctype = multipart(fields, files)
-        return "/submit", body, {**headers, "Content-Type": ctype}
-    if scn.kind == "message":
-        meta = Metadata("message", "", "text/plain; charset=utf-8")
-    else:
-        meta = Metadata("file", "evidence.bin", "application/octet-stream")
-    envelope = seal_bytes(payload, meta, recipients)
-    body, ctype = multipart(
-        [("csrf_token", token)], [("envelope", "0.envelope", envelope, "application/octet-stream")]
-    )
-    return "/submit?sealed=browser", body, {**headers, "Content-Type": ctype, "Accept": "application/json"}
-
-
 def succeeded(scn: Scenario, status: int, location: str | None, body: bytes) -> bool:
     if scn.sealed_by == "server":
         return status == 303 and location == "/thanks"
@@ -150,9 +128,9 @@ def run(site: TiplineOnTor, scn: Scenario, runs: int, recipients: list[PublicKey
             t0 = time.perf_counter()
             cookie, token = visit(conn)
             first.seconds.append(time.perf_counter() - t0)
-            path, body, headers = build(scn, payload, cookie, token, recipients)
+            req = load.prepare(scn, cookie, token, payload, recipients)  # type: ignore[arg-type]
             t1 = time.perf_counter()
-            conn.request("POST", path, body=body, headers=headers)
+            conn.request("POST", req.path, body=req.body, headers=req.headers)
             r = conn.getresponse()
             reply = r.read()
             elapsed = time.perf_counter() - t1
