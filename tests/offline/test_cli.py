@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PASSPHRASE, run_offline
-from tipline.format.bundle import BundleWriter, SubmissionEntry, envelope_member
+from tipline.format.bundle import SubmissionEntry, envelope_member, iter_bundle
 from tipline.format.keys import PublicKey, SecretKey
 from tipline.format.payload import Metadata
 from tipline.format.stream import seal_bytes
@@ -57,11 +57,12 @@ def make_bundle(
     entry = SubmissionEntry(
         sid, "2026-11-26T15:00Z", "browser", tuple(envelope_member(sid, i) for i in range(len(envs)))
     )
-    with open(path, "wb") as f:
-        w = BundleWriter(f, [entry], "2026-11-26T16:00Z")
-        for i, e in enumerate(envs):
-            w.add_envelope(envelope_member(sid, i), io.BytesIO(e), len(e))
-        w.close()
+    members = {envelope_member(sid, i): e for i, e in enumerate(envs)}
+    path.write_bytes(
+        b"".join(
+            iter_bundle([entry], "2026-11-26T16:00Z", lambda m: (io.BytesIO(members[m]), len(members[m])))
+        )
+    )
 
 
 # -- keygen and fingerprint ---------------------------------------------------------

@@ -12,7 +12,7 @@ import re
 import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, BinaryIO, Literal
+from typing import IO, Literal
 
 from .errors import TiplineError
 
@@ -136,24 +136,6 @@ def iter_bundle(
                     yield data
             yield _padding(size)
     yield bytes(2 * tarfile.BLOCKSIZE)  # the tar end-of-archive marker
-
-
-class BundleWriter:
-    """Write a bundle to a file: the manifest first, then each envelope."""
-
-    def __init__(self, out: BinaryIO, entries: list[SubmissionEntry], created_hour: str) -> None:
-        self._out = out
-        self._entries = entries
-        self._created = created_hour
-        self._files: dict[str, tuple[IO[bytes], int]] = {}
-
-    def add_envelope(self, member: str, f: IO[bytes], size: int) -> None:
-        """Queue an envelope; it is read when close() writes the bundle."""
-        self._files[member] = (f, size)
-
-    def close(self) -> None:
-        for piece in iter_bundle(self._entries, self._created, self._files.pop):
-            self._out.write(piece)
 
 
 @dataclass

@@ -299,11 +299,6 @@ class SubmissionStore:
                 )
             return sorted(ids)
 
-    def envelope_paths(self, submission_id: str) -> list[Path]:
-        folder = self.done / submission_id
-        count = len(list(folder.glob("*.envelope")))
-        return [folder / f"{i}.envelope" for i in range(count)]
-
 
 class Intake:
     """One submission being received. commit() makes it durable; abort() leaves no trace."""
