@@ -97,6 +97,8 @@ class DecryptJob:
         self.identities = identities
         self.progress = progress
         self.summary = Summary()
+        # Each submission folder is opened once per run: swept, and its record read.
+        self._folders: dict[str, tuple[Path, dict]] = {}
 
     # -- inputs -------------------------------------------------------------
 
@@ -142,6 +144,11 @@ class DecryptJob:
     # -- one item -------------------------------------------------------------
 
     def _folder(self, src: Source) -> tuple[Path, dict]:
+        if src.submission not in self._folders:
+            self._folders[src.submission] = self._open_folder(src)
+        return self._folders[src.submission]
+
+    def _open_folder(self, src: Source) -> tuple[Path, dict]:
         folder = self.out / src.submission
         folder.mkdir(mode=0o700, exist_ok=True)
         for stale in folder.glob(f"{PART_PREFIX}*{PART_SUFFIX}"):
