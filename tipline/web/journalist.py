@@ -14,9 +14,7 @@ from flask import (
     abort,
     current_app,
     g,
-    make_response,
     redirect,
-    render_template,
     request,
     stream_with_context,
     url_for,
@@ -53,12 +51,7 @@ def _is_private_transport() -> bool:
 
 
 def _csrf_page(template: str, status: int = 200, **kw) -> Response:
-    t = _ctx()
-    token, new_cookie = t.csrf.token_for(request)
-    resp = make_response(render_template(template, csrf_token=token, **kw), status)
-    if new_cookie:
-        t.csrf.set_cookie(resp, new_cookie)
-    return resp
+    return _ctx().csrf.page(request, template, status, **kw)
 
 
 def _check_post() -> None:

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 
-from flask import Flask, Request, Response, abort
+from flask import Flask, Request, Response, abort, make_response, render_template
 
 CSP = "; ".join(
     [
@@ -113,6 +113,14 @@ class Csrf:
     @staticmethod
     def set_cookie(resp: Response, value: str) -> None:
         resp.set_cookie(CSRF_COOKIE, value, httponly=True, samesite="Strict", path="/")
+
+    def page(self, request: Request, template: str, status: int = 200, **context: object) -> Response:
+        """Render a page whose forms carry the token, setting the cookie on a first visit."""
+        token, new_cookie = self.token_for(request)
+        resp = make_response(render_template(template, csrf_token=token, **context), status)
+        if new_cookie:
+            self.set_cookie(resp, new_cookie)
+        return resp
 
 
 def check_origin(request: Request) -> None:

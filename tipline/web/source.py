@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 from werkzeug.exceptions import BadRequest
 
 from tipline.store.submissions import IntakeError
@@ -22,22 +22,16 @@ def _ctx():
 @bp.get("/")
 def index():
     t = _ctx()
-    token, new_cookie = t.csrf.token_for(request)
     keys = t.keyring.active()
-    resp = make_response(
-        render_template(
-            "submit.html",
-            csrf_token=token,
-            recipients=",".join(base64.b64encode(k.raw).decode() for k in keys),
-            max_bytes=t.settings.max_upload_bytes,
-            max_files=t.settings.max_files,
-            accepting=bool(keys),
-            scripts=t.scripts_ready,
-        )
+    return t.csrf.page(
+        request,
+        "submit.html",
+        recipients=",".join(base64.b64encode(k.raw).decode() for k in keys),
+        max_bytes=t.settings.max_upload_bytes,
+        max_files=t.settings.max_files,
+        accepting=bool(keys),
+        scripts=t.scripts_ready,
     )
-    if new_cookie:
-        t.csrf.set_cookie(resp, new_cookie)
-    return resp
 
 
 @bp.post("/submit")
