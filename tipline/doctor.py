@@ -144,7 +144,7 @@ def check_data_dir(settings: Settings, uid: int) -> list[Finding]:
     files = [d / "csrf.secret"]
     db = _sqlite_path(settings)
     if db is not None:
-        files += [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+        files += [db, *(db.with_name(db.name + s) for s in ("-journal", "-wal", "-shm"))]
     for f in files:
         if f.exists():
             out += _private(f, uid)
