@@ -12,7 +12,7 @@ in one run, on this machine's disk. It is run by hand, never by the tests:
 For each setup and each starting size it makes a fresh database with the real
 schema (tipline.store.models), fills it with --rows submissions, then times
 --writes single-row inserts, each its own transaction with synchronous=FULL,
-followed by whatever the setup does after a write. It prints the median and
+followed by whatever the setup does after a write; the setups take turns. It prints the median and
 p90 per write, and the ratio to the old setup (WAL, no clean-up). Use --dir on
 the disk the data folder will live on: fsync dominates, and it differs.
 
@@ -97,7 +97,8 @@ def connect(path: Path, journal: str) -> sqlite3.Connection:
     return c
 
 
-def measure(base: Path, setup: Setup, rows: int, writes: int) -> list[float]:
+def prepare(base: Path, setup: Setup, rows: int) -> sqlite3.Connection:
+    """A fresh database with the real schema and `rows` submissions, cleaned as the setup cleans."""
     path = base / f"bench-{secrets.token_hex(4)}.sqlite3"
     Base.metadata.create_all(create_engine(f"sqlite:///{path}"))
     c = connect(path, setup.journal)
@@ -105,16 +106,30 @@ def measure(base: Path, setup: Setup, rows: int, writes: int) -> list[float]:
     c.executemany(ROW, [row() for _ in range(rows)])
     c.execute("COMMIT")
     setup.after(c)
-    times = []
+    return c
+
+
+def write(c: sqlite3.Connection, setup: Setup) -> float:
+    """One tip's row, in its own transaction, and what the setup does after it: milliseconds."""
+    t = time.perf_counter()
+    c.execute("BEGIN")
+    c.execute(ROW, row())
+    c.execute("COMMIT")
+    setup.after(c)
+    return (time.perf_counter() - t) * 1000
+
+
+def measure(base: Path, rows: int, writes: int) -> dict[str, list[float]]:
+    """Every setup's write times. Setups take turns, write by write, so a busy moment of a shared
+    machine slows them all alike instead of whichever ran then."""
+    conns = {s.name: prepare(base, s, rows) for s in SETUPS}
+    times: dict[str, list[float]] = {s.name: [] for s in SETUPS}
     for _ in range(writes):
-        t = time.perf_counter()
-        c.execute("BEGIN")
-        c.execute(ROW, row())
-        c.execute("COMMIT")
-        setup.after(c)
-        times.append((time.perf_counter() - t) * 1000)
-    c.close()
-    for p in base.glob(f"{path.name}*"):
+        for s in SETUPS:
+            times[s.name].append(write(conns[s.name], s))
+    for c in conns.values():
+        c.close()
+    for p in base.glob("bench-*"):
         p.unlink()
     return times
 
@@ -151,11 +166,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'setup':<28} {'rows':>6} {'median ms':>10} {'p90 ms':>8} {'x old':>6}")
         for rows in sizes:
             old = None
-            for setup in SETUPS:
-                t = sorted(measure(base, setup, rows, args.writes))
+            for name, times in measure(base, rows, args.writes).items():
+                t = sorted(times)
                 med, p90 = statistics.median(t), t[int(len(t) * 0.9) - 1]
                 old = old or med
-                print(f"{setup.name:<28} {rows:>6} {med:>10.2f} {p90:>8.2f} {med / old:>6.2f}")
+                print(f"{name:<28} {rows:>6} {med:>10.2f} {p90:>8.2f} {med / old:>6.2f}")
             print()
         inode, listing = file_system_order(base, args.folders)
         print(f"{args.folders} folders made one after another; pairs in creation order:")
