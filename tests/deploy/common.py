@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
+from tests.conftest import unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -31,9 +31,7 @@ def need_tool(name: str, how: str) -> str:
     path = shutil.which(name)
     if path:
         return path
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{name} is missing in CI: .ci/run should install it ({how}).")
-    pytest.skip(f"{name} is not installed ({how}).")
+    unavailable(f"{name} is not installed ({how}; in CI, .ci/run installs it)")
 
 
 def render_torrc(
