@@ -15,7 +15,9 @@ Each check returns a list of findings. A problem makes `tipline doctor` exit
 - a torrc (--torrc): onion services forward to loopback only, each has
   HiddenServicePoWDefensesEnabled 1, SocksPort 0, SafeLogging 1 (or unset),
   no single-hop mode, and the journalist service (the HiddenServiceDir whose
-  name contains "journalist") has client authorization files.
+  name contains "journalist") has client authorization files, and the
+  running tor, asked over the torrc's ControlSocket, really enforces client
+  authorization on it (tipline.doctor_tor).
 """
 
 from __future__ import annotations
@@ -471,6 +473,9 @@ def check_torrc(path: Path) -> list[Finding]:
         )
     for s in journalist:
         out += _client_auth(s)
+    from tipline.doctor_tor import check_running_tor  # it imports this module
+
+    out += check_running_tor(lines, [Path(s.directory) for s in journalist], path)
     socks = [ln for ln in lines if ln.keyword == "socksport"]
     if not socks:
         out.append(

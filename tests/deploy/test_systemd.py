@@ -10,7 +10,10 @@ needs no running systemd (it is in Debian's systemd package).
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
+import sys
+import time
 
 import pytest
 
@@ -133,3 +136,50 @@ def test_purge_timer():
     ]
     t = settings("tipline-purge.timer")
     assert t["OnCalendar"] == ["daily"] and t["Persistent"] == ["true"]
+
+
+@pytest.mark.parametrize("name", ["tipline-source.service", "tipline-journalist.service"])
+def test_reload_works_on_a_minimal_image(name, tmp_path):
+    """ExecReload runs only what every Debian has (an Essential package, not procps' /bin/kill),
+    and really delivers SIGHUP to the main process, with no PATH to find any other kill."""
+    dpkg_query = need_tool("dpkg-query", "a Debian system")
+    (cmd,) = settings(name)["ExecReload"]
+    argv = shlex.split(cmd)
+    owner = subprocess.run([dpkg_query, "-S", argv[0]], capture_output=True, text=True, timeout=60)
+    package = owner.stdout.strip().splitlines()[-1].split(":")[0]
+    essential = subprocess.run(
+        [dpkg_query, "-W", "-f=${Essential}", package], capture_output=True, text=True, timeout=60
+    ).stdout
+    assert essential == "yes", f"{argv[0]} is in {package}, which a minimal image may lack"
+
+    got = tmp_path / "got-sighup"
+    ready = tmp_path / "ready"
+    main = subprocess.Popen(
+        [sys.executable, "-c", SIGHUP_CATCHER, str(got), str(ready)], start_new_session=True
+    )
+    try:
+        while not ready.exists():
+            assert main.poll() is None
+            time.sleep(0.05)
+        # systemd replaces a word "$MAINPID" itself, and puts MAINPID in the reload's environment.
+        argv = [str(main.pid) if a in ("$MAINPID", "${MAINPID}") else a for a in argv]
+        r = subprocess.run(argv, env={"MAINPID": str(main.pid)}, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert main.wait(30) == 0 and got.read_text() == "HUP"
+    finally:
+        if main.poll() is None:
+            main.kill()
+            main.wait()
+
+
+SIGHUP_CATCHER = """
+import signal, sys, time
+from pathlib import Path
+def hup(*_):
+    Path(sys.argv[1]).write_text("HUP")
+    sys.exit(0)
+signal.signal(signal.SIGHUP, hup)
+Path(sys.argv[2]).write_text("")
+time.sleep(60)
+sys.exit(1)
+"""
