@@ -210,7 +210,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from tipline.doctor import PROBLEM, run_checks
 
     findings = run_checks(
-        args.data_dir, config=args.config, torrc=args.torrc, gunicorn_conf=args.gunicorn_conf, user=args.user
+        args.data_dir,
+        config=args.config,
+        torrc=args.torrc,
+        gunicorn_conf=args.gunicorn_conf,
+        units=args.units,
+        source_user=args.source_user,
+        journalist_user=args.journalist_user,
+        group=args.group,
     )
     for f in findings:
         print(f)
@@ -325,7 +332,18 @@ def build_parser() -> argparse.ArgumentParser:
     dr.add_argument(
         "--gunicorn-conf", type=Path, help="also check this gunicorn config (deploy/gunicorn.conf.py)"
     )
-    dr.add_argument("--user", help="the user that should own the data folder (default: whoever runs this)")
+    dr.add_argument(
+        "--units",
+        type=Path,
+        help="also check the installed systemd units in this folder (/etc/systemd/system)",
+    )
+    dr.add_argument("--source-user", default="tipline-source", help="the source app's user (tipline-source)")
+    dr.add_argument(
+        "--journalist-user",
+        default="tipline-journalist",
+        help="the journalist app's user (tipline-journalist)",
+    )
+    dr.add_argument("--group", default="tipline", help="the group both users are in (tipline)")
     dr.set_defaults(func=cmd_doctor)
 
     d = sub.add_parser("demo", help="run a demo tip line on this machine")

@@ -92,13 +92,23 @@ def test_exposure_is_low(analyze, tmp_path, name):
     assert float(m.group(1)) <= 2.0, r.stdout
 
 
+# Each service: its user, and the private folder it must not see (docs/install.md's layout).
+USERS = {
+    "tipline-source.service": ("tipline-source", "/var/lib/tipline/journalist"),
+    "tipline-journalist.service": ("tipline-journalist", "/var/lib/tipline/source"),
+    "tipline-purge.service": ("tipline-journalist", "/var/lib/tipline/source"),
+}
+
+
 @pytest.mark.parametrize("name", [u for u in UNITS if u.endswith(".service")])
 def test_hardening(name):
     s = settings(name)
     one = {k: v[-1] for k, v in s.items()}
-    assert one["User"] == "tipline" and one["Group"] == "tipline"
+    user, hidden = USERS[name]
+    assert one["User"] == user and one["Group"] == "tipline"
     assert one["ProtectSystem"] == "strict"
     assert s["ReadWritePaths"] == ["/var/lib/tipline"]
+    assert s["InaccessiblePaths"] == [hidden]
     for key in ("PrivateTmp", "NoNewPrivileges", "ProtectHome", "PrivateDevices", "MemoryDenyWriteExecute"):
         assert one[key] == "yes", key
     for key in ("ProtectKernelTunables", "ProtectKernelModules", "ProtectKernelLogs", "ProtectControlGroups"):
@@ -107,7 +117,15 @@ def test_hardening(name):
     assert one["RestrictAddressFamilies"] == "AF_UNIX AF_INET AF_INET6"
     assert (one["IPAddressDeny"], one["IPAddressAllow"]) == ("any", "localhost")
     assert s["SystemCallFilter"][0] == "@system-service"
-    assert (one["UMask"], one["LimitCORE"]) == ("0077", "0")
+    assert (one["UMask"], one["LimitCORE"]) == ("0007", "0")
+
+
+def test_apps_run_as_two_users():
+    """Code execution in the source app must not reach the journalist app's secrets."""
+    source, journalist = (settings(f"tipline-{a}.service") for a in ("source", "journalist"))
+    assert source["User"] != journalist["User"]
+    assert source["InaccessiblePaths"] == ["/var/lib/tipline/journalist"]
+    assert journalist["InaccessiblePaths"] == ["/var/lib/tipline/source"]
 
 
 def test_apps_match_torrc():
