@@ -376,7 +376,7 @@ def _services(lines: list[TorLine]) -> tuple[list[OnionService], list[Finding]]:
 
 def _client_auth(service: OnionService) -> list[Finding]:
     folder = Path(service.directory) / "authorized_clients"
-    add = "Add one file per journalist: tipline onion client-auth NAME (see docs/install.md)."
+    add = "Add one per journalist: tipline onion client-auth NAME --install (see docs/install.md)."
     try:
         names = sorted(p for p in folder.iterdir() if p.name.endswith(".auth"))
     except FileNotFoundError:

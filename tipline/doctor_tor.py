@@ -27,7 +27,7 @@ def control_socket(lines: list[TorLine]) -> Path | None:
     """The last ControlSocket of the torrc (tor uses every one; any will do), or None."""
     for ln in reversed(lines):
         if ln.keyword == "controlsocket" and ln.value.split()[:1] not in ([], ["0"]):
-            return Path(ln.value.split()[0].removeprefix("unix:").strip('"'))
+            return Path(ln.value.split()[0].strip('"').removeprefix("unix:"))
     return None
 
 

@@ -29,6 +29,9 @@ import pytest
 import tipline
 from tests.conftest import unavailable
 
+# The old name of tests.conftest.unavailable, for tests written against it.
+_unavailable = unavailable
+
 JS_DIR = Path(tipline.__file__).parent / "web" / "static" / "js"
 CHROMIUM = os.environ.get("TIPLINE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -17,7 +17,10 @@ render_torrc), run by a tor that also reads the testing-network lines from its
 --defaults-torrc; the source app and the journalist app as real `tipline
 serve` processes on the loopback ports the rendered torrc points at; a
 journalist client-authorization key made by `tipline onion client-auth`; and
-two client tors with SOCKS ports, one holding that key and one without it.
+two client tors with SOCKS ports, one holding that key and one without it
+(`add_client` starts more). The service tor's control socket is deploy/torrc's
+ControlSocket, rendered into the service folder (`control_socket`), as
+`tipline onion` and `tipline doctor` use it on a server.
 
 Logs: every tor writes DATA/notice.log (and DATA/stdout.log); `log_paths()`
 lists them with the apps' logs. Each tor is started with
