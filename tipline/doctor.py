@@ -500,8 +500,7 @@ def run_checks(
     from tipline.doctor_layout import People, check_databases, check_layout, check_units
 
     people = People.look_up(source_user, journalist_user, group)
-    if isinstance(people, list):
-        return people
+    missing = people if isinstance(people, list) else []  # then the layout cannot be judged
     try:
         settings = load_settings(data_dir, config_file=config)
         has_dir = settings.data_dir.is_dir()
@@ -509,10 +508,9 @@ def run_checks(
         return [problem(f"The settings do not load: {e}")]
     except OSError as e:
         return [_unreadable(e)]
-    checks: list[tuple[Callable[..., list[Finding]], tuple]] = [
-        (check_layout, (settings, people)),
-        (check_databases, (settings,)),
-    ]
+    checks: list[tuple[Callable[..., list[Finding]], tuple]] = [(check_databases, (settings,))]
+    if not missing:
+        checks.insert(0, (check_layout, (settings, people)))
     if has_dir:
         checks += [
             (check_keys, (settings,)),
@@ -520,13 +518,13 @@ def run_checks(
             (check_journalists, (settings,)),
         ]
     checks.append((check_settings, (settings,)))
-    if units is not None:
+    if units is not None and not missing:
         checks.append((check_units, (units, people, settings.data_dir)))
     if gunicorn_conf is not None:
         checks.append((check_gunicorn_conf, (gunicorn_conf, settings.data_dir)))
     if torrc is not None:
         checks.append((check_torrc, (torrc,)))
-    out: list[Finding] = []
+    out: list[Finding] = list(missing)
     for check, args in checks:
         try:
             out += check(*args)
