@@ -229,10 +229,20 @@ THANKS = "Thank you. Your tip has arrived."
 ERROR_PAGE = "/no-such-page"
 
 # Runs in every page before its own scripts (Playwright's init scripts are not subject
-# to the page's CSP): reports CSP violations and each text of the progress label.
+# to the page's CSP): reports CSP violations, each text of the progress label, and each
+# text of the note that says where the tip will be encrypted. The note is watched from
+# the first parsed byte: DOMContentLoaded waits for every deferred script, sodium.js too.
 WATCH = """
 document.addEventListener("securitypolicyviolation", (e) =>
   console.error("CSP violation: " + e.violatedDirective + " " + e.blockedURI));
+(() => {
+  let last = null;
+  new MutationObserver(() => {
+    const note = document.getElementById("crypto-note");
+    const text = note && note.textContent.replace(/\\s+/g, " ").trim();
+    if (note && text !== last) console.log("note: " + (last = text));
+  }).observe(document, {childList: true, characterData: true, subtree: true});
+})();
 document.addEventListener("DOMContentLoaded", () => {
   const label = document.getElementById("progress-label");
   if (label) new MutationObserver(() => console.log("progress: " + label.textContent))
@@ -282,9 +292,15 @@ class Tab:
     posts: list[tuple[str, bytes | None]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     progress: list[str] = field(default_factory=list)
+    # ("note", text) and ("post", url, body), in the order they happened.
+    events: list[tuple] = field(default_factory=list)
 
-    def goto(self, path: str):
-        return self.page.goto(self.origin + path)
+    def goto(self, path: str, **kw):
+        return self.page.goto(self.origin + path, **kw)
+
+    @property
+    def notes(self) -> list[str]:
+        return [e[1] for e in self.events if e[0] == "note"]
 
     def problems(self) -> list[str]:
         """Page errors, console errors and CSP violations, less libsodium's harmless fallback notice."""
@@ -295,12 +311,20 @@ def _console(tab: Tab, msg) -> None:
     text = msg.text
     if text.startswith("progress: "):
         tab.progress.append(text.removeprefix("progress: "))
+    elif text.startswith("note: "):
+        tab.events.append(("note", text.removeprefix("note: ")))
     elif msg.type == "error":
         url = (msg.location or {}).get("url", "")
         # The browser's own favicon.ico request, and the error page we asked for, are 404s by design.
         if text.startswith("Failed to load resource") and (url.endswith("/favicon.ico") or ERROR_PAGE in url):
             return
         tab.errors.append(text)
+
+
+def _request(tab: Tab, r) -> None:
+    if r.method != "GET":
+        tab.posts.append((r.url, r.post_data_buffer))
+        tab.events.append(("post", r.url, r.post_data_buffer))
 
 
 @pytest.fixture
@@ -324,10 +348,7 @@ def open_tab(_browsers) -> Iterator[Callable[..., Tab]]:
             # request is routed; a pass-through route makes post_data_buffer complete.
             page.route("**/*", lambda route: route.continue_())
         page.on("request", lambda r: tab.urls.append(r.url))
-        page.on(
-            "request",
-            lambda r: tab.posts.append((r.url, r.post_data_buffer)) if r.method != "GET" else None,
-        )
+        page.on("request", lambda r: _request(tab, r))
         page.on("console", lambda m: _console(tab, m))
         page.on("pageerror", lambda e: tab.errors.append(f"pageerror: {e}"))
         return tab
