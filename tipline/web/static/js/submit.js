@@ -160,7 +160,6 @@
     function send(envelopes) {
       var data = new FormData();
       data.append("csrf_token", form.elements.csrf_token.value);
-      data.append("website", form.elements.website.value);
       envelopes.forEach(function (env, i) {
         data.append("envelope", env, i + ".envelope");
       });
