@@ -205,7 +205,7 @@
     }
 
     // "loading" until the crypto is ready, then "ready" or "failed"; "server" once the
-    // source chose to send now. Shown in the note, and on the form for the stylesheet.
+    // source chose to send now. Shown in the note, and kept in the form's data-crypto.
     var state;
     var held = false; // Send was pressed while loading: seal and send once ready
     function enter(next) {
