@@ -38,6 +38,7 @@ NOT_SENT = "Your tip was not sent. Press Send again to send it to be encrypted o
 SODIUM = re.compile(r"/static/js/sodium\.js$")
 ENVELOPE = re.compile(r"/static/js/envelope\.js$")
 LONG = 180_000  # ms: sodium.js without JIT or WebAssembly takes its time to start
+WAIT = 30_000  # ms: a loaded CI machine can take longer than expect()'s 5 s default to run a script
 
 
 def hold(tab: Tab, pattern: re.Pattern = SODIUM) -> list:
@@ -50,7 +51,7 @@ def hold(tab: Tab, pattern: re.Pattern = SODIUM) -> list:
 def open_held(tab: Tab) -> list:
     held = hold(tab)
     tab.goto("/", wait_until="commit")  # "load" waits for every deferred script, the held one too
-    expect(tab.page.locator("#crypto-note")).to_have_text(LOADING_NOTE)
+    expect(tab.page.locator("#crypto-note")).to_have_text(LOADING_NOTE, timeout=WAIT)
     assert len(held) == 1
     return held
 
@@ -81,8 +82,8 @@ def test_send_while_encryption_loads_waits_then_seals_in_the_browser(open_tab, s
     marker = f"HELD-{mode}-{secrets.token_hex(8)}"
     tab.page.fill("#message", f"sent before sodium.js arrived {marker}")
     tab.page.click("#send")
-    expect(tab.page.locator("#status")).to_have_text(QUEUED)
-    expect(tab.page.locator("#send-now")).to_be_visible()
+    expect(tab.page.locator("#status")).to_have_text(QUEUED, timeout=WAIT)
+    expect(tab.page.locator("#send-now")).to_be_visible(timeout=WAIT)
     tab.page.wait_for_timeout(500)
     assert tab.posts == []  # held, not sent: neither in plaintext nor at all
 
@@ -106,7 +107,7 @@ def test_send_now_while_loading_is_sealed_by_the_server_knowingly(open_tab, site
     marker = f"SENDNOW-{secrets.token_hex(8)}"
     tab.page.fill("#message", f"cannot wait {marker}")
     tab.page.click("#send")
-    expect(tab.page.locator("#status")).to_have_text(QUEUED)
+    expect(tab.page.locator("#status")).to_have_text(QUEUED, timeout=WAIT)
     assert tab.posts == []
     tab.page.click("#send-now")
     tab.page.wait_for_url(site.url + "/thanks")
@@ -140,8 +141,8 @@ def test_scripts_that_fail_to_load_are_said_and_send_goes_to_the_server(
     tab = open_tab("wasm", site)
     tab.page.route(pattern, answer)
     tab.goto("/")
-    expect(tab.page.locator("#crypto-note")).to_have_text(FAILED_NOTE)
-    expect(tab.page.locator("#send-now")).to_be_hidden()
+    expect(tab.page.locator("#crypto-note")).to_have_text(FAILED_NOTE, timeout=WAIT)
+    expect(tab.page.locator("#send-now")).to_be_hidden(timeout=WAIT)
     marker = f"FAILED-{failure}-{secrets.token_hex(8)}"
     tab.page.fill("#message", f"no browser crypto {marker}")
     tab.page.wait_for_timeout(300)
@@ -162,11 +163,11 @@ def test_a_held_tip_is_not_sent_when_the_script_then_fails(open_tab, site, keydi
     marker = f"HELDFAIL-{secrets.token_hex(8)}"
     tab.page.fill("#message", f"held, then the script failed {marker}")
     tab.page.click("#send")
-    expect(tab.page.locator("#status")).to_have_text(QUEUED)
+    expect(tab.page.locator("#status")).to_have_text(QUEUED, timeout=WAIT)
     held[0].abort()
-    expect(tab.page.locator("#crypto-note")).to_have_text(FAILED_NOTE)
-    expect(tab.page.locator("#status")).to_have_text(NOT_SENT)
-    expect(tab.page.locator("#send-now")).to_be_hidden()
+    expect(tab.page.locator("#crypto-note")).to_have_text(FAILED_NOTE, timeout=WAIT)
+    expect(tab.page.locator("#status")).to_have_text(NOT_SENT, timeout=WAIT)
+    expect(tab.page.locator("#send-now")).to_be_hidden(timeout=WAIT)
     tab.page.wait_for_timeout(500)
     assert tab.posts == []  # never sent to the server without a new, informed click
     tab.page.click("#send")
@@ -203,13 +204,13 @@ def test_loading_and_failed_states_pass_axe(open_tab, site, scheme):
     open_held(tab)
     tab.page.fill("#message", "axe")
     tab.page.click("#send")
-    expect(tab.page.locator("#send-now")).to_be_visible()
+    expect(tab.page.locator("#send-now")).to_be_visible(timeout=WAIT)
     tab.page.add_script_tag(content=axe)
     assert tab.page.evaluate(AXE_RUN) == [], "loading, with a held tip"
 
     failed = open_tab("wasm", site, record_bodies=False, bypass_csp=True, color_scheme=scheme)
     failed.page.route(SODIUM, lambda route: route.abort())
     failed.goto("/")
-    expect(failed.page.locator("#crypto-note")).to_have_text(FAILED_NOTE)
+    expect(failed.page.locator("#crypto-note")).to_have_text(FAILED_NOTE, timeout=WAIT)
     failed.page.add_script_tag(content=axe)
     assert failed.page.evaluate(AXE_RUN) == [], "failed"
