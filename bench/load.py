@@ -20,7 +20,7 @@ What it does:
   default settings (2 gthread workers, 8 threads each). Loopback only.
 * Four scenarios, in this order:
   (a) 1 KiB message sealed by the server: the no-JS form as a browser posts
-      it (csrf_token, message, an empty file field, the empty honeypot);
+      it (csrf_token, message, an empty file field);
   (b) one 5 MiB attachment sealed by the server (message left empty);
   (c) 1 KiB message sealed in advance as the browser does (seal_bytes), posted
       to /submit?sealed=browser with Accept: application/json;
@@ -332,7 +332,7 @@ def prepare(
         else:
             fields = [("csrf_token", token), ("message", "")]
             files = [("files", "evidence.bin", payload, "application/octet-stream")]
-        body, ctype = multipart([*fields, ("website", "")], files)
+        body, ctype = multipart(fields, files)
         return PreparedRequest("/submit", body, {**headers, "Content-Type": ctype})
     if scn.kind == "message":
         meta = Metadata("message", "", "text/plain; charset=utf-8")

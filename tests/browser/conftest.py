@@ -1,4 +1,4 @@
-"""Browser fixtures: a local static server, and Chromium pages with envelope.js loaded.
+"""Browser fixtures: Chromium pages with envelope.js loaded, and tabs on a real tip line.
 
 The page is made by the tests in a temporary folder (it is not shipped): it
 loads the package's real tipline/web/static/js/sodium.js and envelope.js,
@@ -7,6 +7,9 @@ then the tests drive it with Playwright. Three modes:
 - wasm: a normal browser;
 - no-wasm: WebAssembly deleted before any script runs (Tor Browser "Safer");
 - jitless: Chromium run with --js-flags=--jitless, which also has no WebAssembly.
+
+The second half (site, small_site, open_tab) serves the real source app with
+a real `tipline serve` and opens Chromium tabs on it, for test_source_*.py.
 
 Without Chromium or Playwright the tests skip, except under CI=true, where
 they fail: CI must never pass by skipping them.
@@ -27,10 +30,9 @@ from typing import ClassVar
 import pytest
 
 import tipline
+from tests.conftest import export_and_decrypt as export_bundle_and_decrypt
 from tests.conftest import unavailable
-
-# The old name of tests.conftest.unavailable, for tests written against it.
-_unavailable = unavailable
+from tests.web.server import Server, make_server
 
 JS_DIR = Path(tipline.__file__).parent / "web" / "static" / "js"
 CHROMIUM = os.environ.get("TIPLINE_CHROMIUM", "/usr/bin/chromium")
@@ -208,3 +210,176 @@ def jitless_page(_pages) -> Iterator[EnvelopePage]:
     ep.new_errors()
     yield ep
     assert ep.new_errors() == []
+
+
+# -- the source page on a real `tipline serve`: servers, browsers, tabs --------------------------
+#
+# Used by every test of the source page (test_source_*.py): a Tab is a page in a
+# fresh browser context that records every request, every POST body, console and
+# page errors, CSP violations and each text the progress label showed.
+
+ROOT = Path(__file__).resolve().parents[2]
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+THANKS = "Thank you. Your tip has arrived."
+ERROR_PAGE = "/no-such-page"
+
+# Runs in every page before its own scripts (Playwright's init scripts are not subject
+# to the page's CSP): reports CSP violations, each text of the progress label, and each
+# text of the note that says where the tip will be encrypted. The note is watched from
+# the first parsed byte: DOMContentLoaded waits for every deferred script, sodium.js too.
+WATCH = """
+document.addEventListener("securitypolicyviolation", (e) =>
+  console.error("CSP violation: " + e.violatedDirective + " " + e.blockedURI));
+(() => {
+  let last = null;
+  new MutationObserver(() => {
+    const note = document.getElementById("crypto-note");
+    const text = note && note.textContent.replace(/\\s+/g, " ").trim();
+    if (note && text !== last) console.log("note: " + (last = text));
+  }).observe(document, {childList: true, characterData: true, subtree: true});
+})();
+document.addEventListener("DOMContentLoaded", () => {
+  const label = document.getElementById("progress-label");
+  if (label) new MutationObserver(() => console.log("progress: " + label.textContent))
+    .observe(label, {childList: true, characterData: true, subtree: true});
+});
+"""
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, keydir) -> Iterator[Server]:
+    srv = make_server(tmp_path_factory.mktemp("site"), keydir / "journalist.pub").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def small_site(tmp_path_factory, keydir) -> Iterator[Server]:
+    srv = make_server(tmp_path_factory.mktemp("small-site"), keydir / "journalist.pub")
+    srv.start("--max-upload-mb", "1", "--max-files", "2")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def _browsers(playwright_instance) -> Iterator[Callable[[bool], object]]:
+    launched: dict[bool, object] = {}
+
+    def get(jitless: bool):
+        if jitless not in launched:
+            args = CHROMIUM_ARGS + (["--js-flags=--jitless"] if jitless else [])
+            launched[jitless] = playwright_instance.chromium.launch(executable_path=CHROMIUM, args=args)
+        return launched[jitless]
+
+    yield get
+    for b in launched.values():
+        b.close()
+
+
+@dataclass
+class Tab:
+    """A page in a fresh browser context, and everything it did."""
+
+    mode: str
+    page: object
+    origin: str
+    urls: list[str] = field(default_factory=list)
+    posts: list[tuple[str, bytes | None]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    progress: list[str] = field(default_factory=list)
+    # ("note", text) and ("post", url, body), in the order they happened.
+    events: list[tuple] = field(default_factory=list)
+
+    def goto(self, path: str, **kw):
+        return self.page.goto(self.origin + path, **kw)
+
+    @property
+    def notes(self) -> list[str]:
+        return [e[1] for e in self.events if e[0] == "note"]
+
+    def problems(self) -> list[str]:
+        """Page errors, console errors and CSP violations, less libsodium's harmless fallback notice."""
+        return [e for e in self.errors if not (self.mode != "wasm" and FALLBACK_NOISE in e)]
+
+
+def _console(tab: Tab, msg) -> None:
+    text = msg.text
+    if text.startswith("progress: "):
+        tab.progress.append(text.removeprefix("progress: "))
+    elif text.startswith("note: "):
+        tab.events.append(("note", text.removeprefix("note: ")))
+    elif msg.type == "error":
+        url = (msg.location or {}).get("url", "")
+        # The browser's own favicon.ico request, and the error page we asked for, are 404s by design.
+        if text.startswith("Failed to load resource") and (url.endswith("/favicon.ico") or ERROR_PAGE in url):
+            return
+        tab.errors.append(text)
+
+
+def _request(tab: Tab, r) -> None:
+    if r.method != "GET":
+        tab.posts.append((r.url, r.post_data_buffer))
+        tab.events.append(("post", r.url, r.post_data_buffer))
+
+
+@pytest.fixture
+def open_tab(_browsers) -> Iterator[Callable[..., Tab]]:
+    """open_tab(mode, server, **context options): mode is one of MODES, or "js-off"."""
+    contexts = []
+
+    def make(mode: str, srv: Server, record_bodies: bool = True, **options) -> Tab:
+        if mode == "js-off":
+            options["java_script_enabled"] = False
+        context = _browsers(mode == "jitless").new_context(**options)
+        contexts.append(context)
+        if mode == "no-wasm":
+            context.add_init_script("delete globalThis.WebAssembly")
+        context.add_init_script(WATCH)
+        page = context.new_page()
+        page.set_default_timeout(120_000)
+        tab = Tab(mode, page, srv.url)
+        if record_bodies:
+            # Chromium gives Playwright no body for an upload made of Blobs unless the
+            # request is routed; a pass-through route makes post_data_buffer complete.
+            page.route("**/*", lambda route: route.continue_())
+        page.on("request", lambda r: tab.urls.append(r.url))
+        page.on("request", lambda r: _request(tab, r))
+        page.on("console", lambda m: _console(tab, m))
+        page.on("pageerror", lambda e: tab.errors.append(f"pageerror: {e}"))
+        return tab
+
+    yield make
+    for c in contexts:
+        c.close()
+
+
+# -- export and decrypt ----------------------------------------------------------------------
+
+
+def export_and_decrypt(srv: Server, keydir: Path, work: Path) -> Path:
+    """The real `tipline export`, then the real `tipline-offline decrypt`: the output folder."""
+    return export_bundle_and_decrypt(srv.data_dir, keydir, work)
+
+
+def submission_with(out: Path, marker: str) -> Path:
+    (sub,) = [
+        d
+        for d in out.iterdir()
+        if (d / "message.txt").is_file() and marker in (d / "message.txt").read_text()
+    ]
+    return sub
+
+
+def scan(marker: bytes, *folders: Path) -> list[str]:
+    return [
+        str(p) for folder in folders for p in folder.rglob("*") if p.is_file() and marker in p.read_bytes()
+    ]
+
+
+def send_tip(tab: Tab, message: str, files: list[Path]) -> None:
+    tab.goto("/")
+    tab.page.fill("#message", message)
+    tab.page.set_input_files("#files", [str(f) for f in files])
+    tab.page.click("#send")
+    tab.page.wait_for_url(tab.origin + "/thanks")
+    assert tab.page.inner_text("h1") == THANKS

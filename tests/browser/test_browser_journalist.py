@@ -140,4 +140,7 @@ def test_journalist_pages_pass_axe(newsroom, browser):
     page.check("input[name=id]")
     page.click("button:has-text('Delete selected')")
     check("delete confirmation")
+    page.click("button:has-text('Delete for good')")
+    assert "Deleted 1 submission" in page.inner_text("main")
+    check("delete done")
     context.close()

@@ -16,166 +16,21 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, FALLBACK_NOISE, MODES
-from tests.conftest import export_and_decrypt as export_bundle_and_decrypt
-from tests.conftest import unavailable
-from tests.web.server import Server, make_server
+from tests.browser.conftest import (
+    AXE,
+    ERROR_PAGE,
+    MODES,
+    export_and_decrypt,
+    scan,
+    send_tip,
+    submission_with,
+    unavailable,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-THANKS = "Thank you. Your tip has arrived."
 LOST = "The connection was lost before your tip arrived. Nothing was kept. Please try again."
-ERROR_PAGE = "/no-such-page"
-
-# Runs in every page before its own scripts (Playwright's init scripts are not subject
-# to the page's CSP): reports CSP violations and each text of the progress label.
-WATCH = """
-document.addEventListener("securitypolicyviolation", (e) =>
-  console.error("CSP violation: " + e.violatedDirective + " " + e.blockedURI));
-document.addEventListener("DOMContentLoaded", () => {
-  const label = document.getElementById("progress-label");
-  if (label) new MutationObserver(() => console.log("progress: " + label.textContent))
-    .observe(label, {childList: true, characterData: true, subtree: true});
-});
-"""
-
-
-# -- servers, browsers, tabs ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory, keydir) -> Iterator[Server]:
-    srv = make_server(tmp_path_factory.mktemp("site"), keydir / "journalist.pub").start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def small_site(tmp_path_factory, keydir) -> Iterator[Server]:
-    srv = make_server(tmp_path_factory.mktemp("small-site"), keydir / "journalist.pub")
-    srv.start("--max-upload-mb", "1", "--max-files", "2")
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def _browsers(playwright_instance) -> Iterator[Callable[[bool], object]]:
-    launched: dict[bool, object] = {}
-
-    def get(jitless: bool):
-        if jitless not in launched:
-            args = CHROMIUM_ARGS + (["--js-flags=--jitless"] if jitless else [])
-            launched[jitless] = playwright_instance.chromium.launch(executable_path=CHROMIUM, args=args)
-        return launched[jitless]
-
-    yield get
-    for b in launched.values():
-        b.close()
-
-
-@dataclass
-class Tab:
-    """A page in a fresh browser context, and everything it did."""
-
-    mode: str
-    page: object
-    origin: str
-    urls: list[str] = field(default_factory=list)
-    posts: list[tuple[str, bytes | None]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    progress: list[str] = field(default_factory=list)
-
-    def goto(self, path: str):
-        return self.page.goto(self.origin + path)
-
-    def problems(self) -> list[str]:
-        """Page errors, console errors and CSP violations, less libsodium's harmless fallback notice."""
-        return [e for e in self.errors if not (self.mode != "wasm" and FALLBACK_NOISE in e)]
-
-
-def _console(tab: Tab, msg) -> None:
-    text = msg.text
-    if text.startswith("progress: "):
-        tab.progress.append(text.removeprefix("progress: "))
-    elif msg.type == "error":
-        url = (msg.location or {}).get("url", "")
-        # The browser's own favicon.ico request, and the error page we asked for, are 404s by design.
-        if text.startswith("Failed to load resource") and (url.endswith("/favicon.ico") or ERROR_PAGE in url):
-            return
-        tab.errors.append(text)
-
-
-@pytest.fixture
-def open_tab(_browsers) -> Iterator[Callable[..., Tab]]:
-    """open_tab(mode, server, **context options): mode is one of MODES, or "js-off"."""
-    contexts = []
-
-    def make(mode: str, srv: Server, record_bodies: bool = True, **options) -> Tab:
-        if mode == "js-off":
-            options["java_script_enabled"] = False
-        context = _browsers(mode == "jitless").new_context(**options)
-        contexts.append(context)
-        if mode == "no-wasm":
-            context.add_init_script("delete globalThis.WebAssembly")
-        context.add_init_script(WATCH)
-        page = context.new_page()
-        page.set_default_timeout(120_000)
-        tab = Tab(mode, page, srv.url)
-        if record_bodies:
-            # Chromium gives Playwright no body for an upload made of Blobs unless the
-            # request is routed; a pass-through route makes post_data_buffer complete.
-            page.route("**/*", lambda route: route.continue_())
-        page.on("request", lambda r: tab.urls.append(r.url))
-        page.on(
-            "request",
-            lambda r: tab.posts.append((r.url, r.post_data_buffer)) if r.method != "GET" else None,
-        )
-        page.on("console", lambda m: _console(tab, m))
-        page.on("pageerror", lambda e: tab.errors.append(f"pageerror: {e}"))
-        return tab
-
-    yield make
-    for c in contexts:
-        c.close()
-
-
-# -- export and decrypt ----------------------------------------------------------------------
-
-
-def export_and_decrypt(srv: Server, keydir: Path, work: Path) -> Path:
-    """The real `tipline export`, then the real `tipline-offline decrypt`: the output folder."""
-    return export_bundle_and_decrypt(srv.data_dir, keydir, work)
-
-
-def submission_with(out: Path, marker: str) -> Path:
-    (sub,) = [
-        d
-        for d in out.iterdir()
-        if (d / "message.txt").is_file() and marker in (d / "message.txt").read_text()
-    ]
-    return sub
-
-
-def scan(marker: bytes, *folders: Path) -> list[str]:
-    return [
-        str(p) for folder in folders for p in folder.rglob("*") if p.is_file() and marker in p.read_bytes()
-    ]
-
-
-def send_tip(tab: Tab, message: str, files: list[Path]) -> None:
-    tab.goto("/")
-    tab.page.fill("#message", message)
-    tab.page.set_input_files("#files", [str(f) for f in files])
-    tab.page.click("#send")
-    tab.page.wait_for_url(tab.origin + "/thanks")
-    assert tab.page.inner_text("h1") == THANKS
-
 
 # -- the whole path, in every mode --------------------------------------------------------------
 

@@ -162,8 +162,7 @@ def test_upload_endpoint_answers_4xx_and_stores_nothing(server, parts, ctype, cl
 def test_upload_endpoint_with_valid_token(server, parts, close):
     """With a valid token, any body is either stored whole (303) or refused with a 4xx, never a 5xx."""
     token = server.csrf_token()
-    # The honeypot answers 303 and stores nothing by design (tested in test_source_http).
-    parts = [("csrf_token", None, token.encode(), ""), *(p for p in parts if p[0] != "website")]
+    parts = [("csrf_token", None, token.encode(), ""), *parts]
     before = server.submission_count()
     r = server.request(
         "POST",

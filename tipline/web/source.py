@@ -54,11 +54,9 @@ def submit():
             form = request.form  # parsing streams every file part into the intake
         except ValueError:
             raise BadRequest("malformed form data") from None  # Werkzeug's word for a broken body
+        # Fields other than the message (an old page's honeypot, an autofill) are ignored,
+        # never a reason to drop a tip: see "Spam bots" in docs/threat-model.md.
         t.csrf.check(request, form.get("csrf_token"))
-        if form.get("website"):
-            # The honeypot field is hidden from people; only form-filling bots fill it.
-            intake.abort()
-            return _done(browser)
         for item in list(intake.items):
             if not browser and item.meta.name == "" and item.empty:  # type: ignore[attr-defined]
                 intake.drop(item)  # a file field left empty

@@ -1,14 +1,34 @@
 /*
  * The tip form with JavaScript on: seal the message and every file in the browser
  * (envelope.js), then send only the envelopes to /submit?sealed=browser.
- * Without sodium.js or envelope.js it does nothing, and the form posts as with
- * JavaScript off (the server seals on receipt). No plaintext is ever sent from here.
+ *
+ * This script runs before sodium.js (about 1 MB, seconds over Tor) has arrived, so
+ * that a tip is never posted in plaintext while the page says the browser will
+ * encrypt it. Until the crypto is ready, Send holds the tip, says so, and offers
+ * "Send now, encrypted on our server" for a source who cannot wait (a Tor Browser
+ * whose sodium.js never arrives). If sodium.js or envelope.js fails to load (blocked,
+ * cut off, a Subresource Integrity mismatch), the page says so and Send posts the form
+ * as with JavaScript off: the server seals it on receipt. Without this script the
+ * page's own note already says that. No plaintext is ever sent from here.
  */
 (function () {
   "use strict";
 
   var MB = 1024 * 1024;
   var LOST = "The connection was lost before your tip arrived. Nothing was kept. Please try again.";
+  // What the note next to Send says in each state: whole sentences, to be translated.
+  var NOTES = {
+    server: "Your tip will be encrypted on our server the moment it arrives, before it is stored.",
+    loading: "Your browser is getting ready to encrypt your tip before it is sent. " +
+      "Over Tor this can take a minute.",
+    ready: "Your browser will encrypt your tip before it is sent, so that only our journalists can read it.",
+    failed: "Your browser could not load this page's encryption script, so it cannot encrypt your tip " +
+      "itself. If you send it, it will be encrypted on our server the moment it arrives, before it " +
+      "is stored. Reloading the page may fix this.",
+  };
+  var QUEUED = "Your tip will be encrypted and sent as soon as your browser is ready. " +
+    "If you would rather not wait, you can send it now to be encrypted on our server instead.";
+  var NOT_SENT = "Your tip was not sent. Press Send again to send it to be encrypted on our server.";
 
   function $(id) {
     return document.getElementById(id);
@@ -46,8 +66,38 @@
     return "";
   }
 
+  // Resolves once sodium.js and envelope.js have run and libsodium is ready; rejects if
+  // either failed to load. Deferred scripts fire load or error in document order, after
+  // this one has run, so the listeners are always in place in time.
+  function cryptoReady() {
+    function loaded(id, present) {
+      return new Promise(function (resolve, reject) {
+        var tag = $(id);
+        if (present()) resolve();
+        else if (!tag) reject(new Error("no " + id));
+        else {
+          tag.addEventListener("load", resolve);
+          tag.addEventListener("error", reject);
+        }
+      });
+    }
+    return Promise.all([
+      loaded("sodium-js", function () {
+        return !!window.sodium;
+      }),
+      loaded("envelope-js", function () {
+        return !!window.TiplineEnvelope;
+      }),
+    ]).then(function () {
+      if (!window.sodium || !window.TiplineEnvelope) throw new Error("the crypto scripts defined nothing");
+      return window.sodium.ready;
+    });
+  }
+
   function setup(form) {
     var button = $("send");
+    var sendNow = $("send-now");
+    var note = $("crypto-note");
     var box = $("progress-box");
     var label = $("progress-label");
     var bar = $("progress");
@@ -110,7 +160,6 @@
     function send(envelopes) {
       var data = new FormData();
       data.append("csrf_token", form.elements.csrf_token.value);
-      data.append("website", form.elements.website.value);
       envelopes.forEach(function (env, i) {
         data.append("envelope", env, i + ".envelope");
       });
@@ -142,9 +191,7 @@
       xhr.send(data);
     }
 
-    form.addEventListener("submit", function (event) {
-      event.preventDefault();
-      if (button.disabled) return;
+    function sealAndSend() {
       var text = form.elements.message.value;
       var files = Array.prototype.slice.call(form.elements.files.files);
       var bad = problem(form, text, files);
@@ -155,14 +202,75 @@
         fail("Your tip could not be encrypted in this browser, so nothing was sent. " +
           "Check that the files are still there, reload the page and try again.");
       });
+    }
+
+    // "loading" until the crypto is ready, then "ready" or "failed"; "server" once the
+    // source chose to send now. Shown in the note, and kept in the form's data-crypto.
+    var state;
+    var held = false; // Send was pressed while loading: seal and send once ready
+    function enter(next) {
+      state = form.dataset.crypto = next;
+      note.textContent = NOTES[next];
+    }
+    enter("loading");
+
+    cryptoReady().then(
+      function () {
+        performance.mark("tipline-crypto-ready");
+        if (state === "server") return;
+        enter("ready");
+        sendNow.hidden = true;
+        if (held) {
+          held = false;
+          sealAndSend();
+        }
+      },
+      function () {
+        if (state === "server") return;
+        enter("failed");
+        sendNow.hidden = true;
+        if (held) {
+          // Never post what the source was told the browser would encrypt: ask again.
+          held = false;
+          status.textContent = NOT_SENT;
+        }
+      }
+    );
+
+    form.addEventListener("submit", function (event) {
+      var files = Array.prototype.slice.call(form.elements.files.files);
+      var bad = problem(form, form.elements.message.value, files);
+      if (bad) {
+        event.preventDefault();
+        status.textContent = bad;
+        return;
+      }
+      if (event.submitter === sendNow || state === "failed") {
+        // The form posts as without JavaScript, and the note says so before anything leaves.
+        held = false;
+        if (event.submitter === sendNow) enter("server");
+        status.textContent = "";
+        return;
+      }
+      event.preventDefault();
+      if (button.disabled) return;
+      if (state === "loading") {
+        held = true;
+        status.textContent = QUEUED;
+        sendNow.hidden = false;
+        return;
+      }
+      sealAndSend();
     });
   }
 
   function start() {
     var form = $("tip-form");
-    if (form && window.sodium && window.TiplineEnvelope) setup(form);
+    if (form) setup(form);
   }
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  // A deferred script runs once the document is parsed; DOMContentLoaded would wait
+  // for sodium.js as well, which is the wait this script exists to cover.
+  if (document.readyState === "loading") document.addEventListener("readystatechange", start, { once: true });
   else start();
 })();

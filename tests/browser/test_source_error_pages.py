@@ -1,0 +1,106 @@
+"""axe-core on the source's error pages, each one brought about for real in Chromium.
+
+403: the CSRF cookie is gone when the form is sent. 413: more files than the
+tip line takes. 503: the data folder is on a small tmpfs that is full. The
+form is posted the way it is without JavaScript, so the browser shows the
+server's own page (with JavaScript the page shows the same text in its status
+line instead). axe needs JavaScript, so rather than turning it off these tabs
+refuse the page's scripts: the form then posts as it does without them.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from tests.browser.conftest import AXE, Tab, unavailable
+from tests.web.server import Server, make_server
+
+AXE_RUN = """async () => {
+  const r = await axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa"]}});
+  const show = (list) => list.map((v) => v.id + ": " + v.nodes.map((n) => n.target.join(" ")).join(", "));
+  return {violations: show(r.violations), passes: r.passes.length};
+}"""
+SCRIPTS = re.compile(r"/static/js/[^/]+\.js$")
+
+
+@pytest.fixture
+def full_site(tmp_path, keydir) -> Iterator[Server]:
+    """A tip line whose data folder is a 6 MB tmpfs (mounted as root), filled to the last byte."""
+    data = tmp_path / "data"
+    data.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", "size=6m,mode=0700", "tmpfs", str(data)]
+    r = subprocess.run(mount, capture_output=True, text=True)
+    if r.returncode != 0:
+        unavailable(f"needs root to mount a small tmpfs: {r.stderr.strip()}")
+    srv = make_server(tmp_path, keydir / "journalist.pub").start()
+    try:
+        with open(data / "filler", "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        yield srv
+    finally:
+        srv.stop()
+        subprocess.run(["umount", "-l", str(data)], check=False)
+
+
+def check_axe(tab: Tab, what: str) -> None:
+    tab.page.add_script_tag(content=AXE.read_text("utf-8"))
+    result = tab.page.evaluate(AXE_RUN)
+    assert result["violations"] == [], (what, result)
+    assert result["passes"] > 5
+
+
+def post_without_scripts(open_tab, srv: Server, scheme: str, prepare) -> tuple[Tab, int]:
+    if not AXE.is_file():
+        unavailable(f"{AXE} is missing (run `npm ci`)")
+    # bypass_csp only so that axe can be injected into the error page.
+    tab = open_tab("wasm", srv, record_bodies=False, bypass_csp=True, color_scheme=scheme)
+    tab.page.route(SCRIPTS, lambda route: route.abort())
+    tab.goto("/")
+    tab.page.fill("#message", "a tip that will not be kept")
+    prepare(tab)
+    with tab.page.expect_response(re.compile(r"/submit$")) as response:
+        tab.page.click("#send")
+    tab.page.wait_for_load_state()
+    return tab, response.value.status
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_403_page_passes_axe(open_tab, site, scheme):
+    before = site.submission_count()
+    tab, status = post_without_scripts(open_tab, site, scheme, lambda t: t.page.context.clear_cookies())
+    assert status == 403 and tab.page.inner_text("h1") == "Please reload the page"
+    check_axe(tab, "403")
+    assert site.submission_count() == before
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_413_page_passes_axe(open_tab, small_site, tmp_path, scheme):
+    files = []
+    for i in range(3):  # small_site takes at most 2
+        files.append(tmp_path / f"{i}.txt")
+        files[-1].write_text(f"file {i}")
+    before = small_site.submission_count()
+    tab, status = post_without_scripts(
+        open_tab, small_site, scheme, lambda t: t.page.set_input_files("#files", [str(f) for f in files])
+    )
+    assert status == 413 and tab.page.inner_text("h1") == "Too large"
+    check_axe(tab, "413")
+    assert small_site.submission_count() == before
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_503_page_passes_axe(open_tab, full_site, scheme):
+    tab, status = post_without_scripts(open_tab, full_site, scheme, lambda t: None)
+    assert status == 503 and tab.page.inner_text("h1") == "Temporarily unavailable"
+    check_axe(tab, "503")
+    assert full_site.submission_count() == 0
+    assert list((full_site.data_dir / "store" / "pending").iterdir()) == []
