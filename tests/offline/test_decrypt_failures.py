@@ -7,6 +7,7 @@ an error nobody foresaw, a copied envelope, and SIGTERM or SIGHUP mid-item.
 from __future__ import annotations
 
 import io
+import json
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from tests.offline import bombs
 from tipline.format.keys import PublicKey
 from tipline.format.payload import Metadata
 from tipline.format.stream import EnvelopeWriter, seal_bytes
-from tipline.offline.decrypt import DecryptJob
+from tipline.offline.decrypt import DecryptJob, _record_bytes
 
 
 def seal_meta(content: bytes, meta_json: bytes, pub: PublicKey) -> bytes:
@@ -128,6 +129,15 @@ def test_an_unforeseen_error_is_that_items_failure(alice, tmp_path):
     assert (out / "s0" / "files" / "0.txt").read_bytes() == b"item 0"
     assert (out / "s2" / "files" / "2.txt").read_bytes() == b"item 2"
     no_parts(out)
+
+
+def test_items_json_is_writable_whatever_a_name_holds():
+    # The format refuses lone surrogates now; the record must not depend on it.
+    for name in ["Ünïcode.pdf", "\ud800.txt", "a\udfff\x00\u202e"]:
+        record = {"items": {"x": {"original_name": name}}}
+        data = _record_bytes(record)
+        assert json.loads(data.decode("utf-8")) == record
+    assert "Ünïcode.pdf".encode() in _record_bytes({"n": "Ünïcode.pdf"})  # readable, not escaped
 
 
 def test_same_envelope_twice_in_one_submission_is_damage(keydir, pub, tmp_path):
