@@ -86,3 +86,11 @@ def test_secret_key_damage(alice):
         SecretKey.from_text(text.replace("tipline-sec1-", "tipline-sec1-!!"), b"pw")
     with pytest.raises(KeyFileError):
         SecretKey.from_text(text[:-20], b"pw")
+
+
+@pytest.mark.parametrize("odd", ["é", "ｂ", "\u200b", "😀"])
+def test_public_key_with_a_non_ascii_character(alice, odd):
+    text = alice.public_key.to_text()
+    line = next(ln for ln in text.splitlines() if ln.startswith("tipline-pub1-"))
+    with pytest.raises(KeyFileError, match="not part of any key"):
+        PublicKey.from_text(text.replace(line, line[:30] + odd + line[31:]))

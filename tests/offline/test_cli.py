@@ -373,3 +373,15 @@ def test_help(cmd):
 def test_missing_input_is_usage_error(keydir, tmp_path):
     r = decrypt(keydir, tmp_path / "out", tmp_path / "nope.tar")
     assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+def test_public_key_file_with_non_ascii_is_a_clear_error(keydir, tmp_path):
+    text = (keydir / "journalist.pub").read_text()
+    line = next(ln for ln in text.splitlines() if ln.startswith("tipline-pub1-"))
+    bad = tmp_path / "bad.pub"
+    bad.write_text(text.replace(line, line[:20] + "é" + line[21:]))
+    for args in (["fingerprint", str(bad)], ["seal", str(bad), "--to", str(bad), "-o", str(tmp_path / "e")]):
+        r = run_offline(*args)
+        assert r.returncode == 2, r.stderr
+        assert "Traceback" not in r.stderr
+        assert "'é', which is not part of any key" in r.stderr

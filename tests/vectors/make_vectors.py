@@ -1,7 +1,9 @@
 """Make the committed test vectors for envelope format v1 (docs/envelope.md).
 
-Run from the repository root: python tests/vectors/make_vectors.py
+Run from the repository root: python tests/vectors/make_vectors.py [--add]
 Each case is one JSON file saying what a reader must do with the envelope.
+With --add, only cases that have no file yet are written, so the committed
+ones keep their bytes.
 Keys, payload keys and the sealing randomness are fixed; libsodium draws the
 secretstream header itself, so regenerating gives different bytes with the
 same meaning. The committed files are the reference.
@@ -13,6 +15,7 @@ import base64
 import hashlib
 import io
 import json
+import sys
 from pathlib import Path
 
 from nacl import bindings
@@ -84,7 +87,12 @@ def with_length(meta_json: bytes) -> bytes:
 
 
 def padded(content: bytes, meta: dict) -> bytes:
-    t = trailer(meta)
+    return padded_raw(content, json.dumps(meta, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def padded_raw(content: bytes, meta_json: bytes) -> bytes:
+    """P for meta given as exact bytes, padded as the spec says: its one defect is in meta."""
+    t = with_length(meta_json)
     u = len(content) + len(t)
     return content + bytes(padme(u) - u) + t
 
@@ -233,9 +241,36 @@ def main() -> None:
         "DecryptionFailed",
     )
 
-    for old in HERE.glob("*.json"):
-        old.unlink()
+    bad(
+        "meta_lone_surrogate",
+        "meta is JSON, but its name escapes a lone surrogate (\\ud800), which has no UTF-8 form",
+        raw_envelope(
+            padded_raw(b"abc", b'{"v":1,"kind":"file","name":"\\ud800.txt","type":"","length":3}'),
+            alice.public_key,
+        ),
+        alice,
+        "MalformedPayload",
+    )
+    bad(
+        "meta_message_with_name",
+        "a message whose meta gives it a file name",
+        raw_envelope(
+            padded(b"abc", {"v": 1, "kind": "message", "name": "a.exe", "type": "", "length": 3}),
+            alice.public_key,
+        ),
+        alice,
+        "MalformedPayload",
+    )
+
+    add_only = "--add" in sys.argv[1:]
+    if not add_only:
+        for old in HERE.glob("*.json"):
+            old.unlink()
+    written = 0
     for name, c in sorted(cases.items()):
+        if add_only and (HERE / f"{name}.json").exists():
+            continue
+        written += 1
         doc = {
             "description": c["description"],
             "secret_key": c["secret_key"].raw.hex(),
@@ -249,7 +284,7 @@ def main() -> None:
             doc["content_sha256"] = hashlib.sha256(c["content"]).hexdigest()
             doc["content_length"] = len(c["content"])
         (HERE / f"{name}.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
-    print(f"wrote {len(cases)} vectors to {HERE}")
+    print(f"wrote {written} of {len(cases)} vectors to {HERE}")
 
 
 if __name__ == "__main__":

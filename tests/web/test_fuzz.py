@@ -16,9 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.offline import bombs
 from tests.web.server import make_server
 from tipline.format.bundle import BundleError, BundleReader, parse_manifest
 from tipline.format.errors import TiplineError
+from tipline.offline.cli import main as offline_main
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -59,7 +61,7 @@ def test_manifest_parser_refuses_or_accepts_cleanly(doc):
     extra=st.lists(st.tuples(st.text(min_size=1, max_size=30), st.binary(max_size=200)), max_size=3),
     raw=st.binary(max_size=3000),
 )
-def test_bundle_reader_never_crashes(tmp_path_factory, sid, names, extra, raw):
+def test_bundle_reader_never_crashes(tmp_path_factory, alice, sid, names, extra, raw):
     folder = tmp_path_factory.mktemp("fz")
     manifest = {
         "format": "tipline-bundle",
@@ -70,17 +72,36 @@ def test_bundle_reader_never_crashes(tmp_path_factory, sid, names, extra, raw):
         ],
     }
     members = [("manifest.json", json.dumps(manifest).encode())] + [(n, raw) for n in names] + list(extra)
-    for blob in (_tar(members), raw, _tar(members)[: max(0, len(raw) % 2048)]):
-        p = folder / "b.tar"
+    key, pw = bombs.cheap_key(folder, alice)
+    for i, blob in enumerate((_tar(members), raw, _tar(members)[: max(0, len(raw) % 2048)])):
+        p = folder / f"b{i}.tar"
         p.write_bytes(blob)
         try:
             reader = BundleReader(str(p))
         except (BundleError, TiplineError):
-            continue
-        for _entry, member in reader.items():
-            with contextlib.suppress(BundleError):
-                reader.envelope(member).read()
-        reader.close()
+            pass
+        else:
+            for _entry, member in reader.items():
+                with contextlib.suppress(BundleError):
+                    reader.envelope(member).read()
+            reader.close()
+        # docs/reliability.md, "Hostile bundles": the real decrypt refuses with
+        # exit 5 (or skips the bad members), and writes nothing outside --out.
+        before = _tree(folder)
+        out = folder / f"out{i}"
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
+            code = offline_main(
+                ["decrypt", str(p), "--key", str(key), "--out", str(out), "--passphrase-file", str(pw)]
+            )
+        assert code in (0, 4, 5), err.getvalue()
+        after = _tree(folder)
+        assert {k: v for k, v in after.items() if not k.startswith(f"out{i}")} == before
+        written = [folder / k for k in after if k.startswith(f"out{i}")]
+        assert all(w.resolve().is_relative_to(out.resolve()) for w in written)
+
+
+def _tree(root):
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in root.rglob("*")}
 
 
 @pytest.fixture(scope="module")

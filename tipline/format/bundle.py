@@ -2,19 +2,21 @@
 
 The server writes bundles and the offline tool reads them. The reader never
 extracts: it only opens members the manifest names, so a hostile tar cannot
-write anything anywhere.
+write anything anywhere. It reads the tar with tipline.format.ustar, never
+with tarfile, which accepts far more than a bundle holds (compression, sparse
+files, unbounded pax headers).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Literal
 
 from .errors import TiplineError
+from .ustar import BLOCK, Member, MemberFile, TarError, TarReader, compression, is_header, member_header
 
 MANIFEST_NAME = "manifest.json"
 BUNDLE_FORMAT = "tipline-bundle"
@@ -23,6 +25,7 @@ MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 MAX_ENVELOPES_PER_SUBMISSION = 1000
 SUBMISSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 HOUR = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:00Z$")
+MAX_NUMBER_CHARS = 9  # the only number in a manifest is its version
 
 
 class BundleError(TiplineError):
@@ -62,18 +65,47 @@ def manifest_bytes(entries: list[SubmissionEntry], created_hour: str) -> bytes:
     return json.dumps(doc, indent=1, sort_keys=True).encode()
 
 
+def _small_int(text: str) -> int:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise BundleError("The bundle's manifest holds a number far too large to be valid.")
+    return int(text)
+
+
+def _no_float(text: str) -> float:
+    raise BundleError("The bundle's manifest holds a number that is not a whole number.")
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    doc = dict(pairs)
+    if len(doc) != len(pairs):
+        raise BundleError("The bundle's manifest repeats a key.")
+    return doc
+
+
 def parse_manifest(data: bytes) -> list[SubmissionEntry]:
     """Check a manifest strictly; raise BundleError on anything unexpected."""
     if len(data) > MAX_MANIFEST_BYTES:
         raise BundleError("The bundle's manifest is too large.")
     try:
-        doc = json.loads(data.decode("utf-8"))
+        doc = json.loads(
+            data.decode("utf-8"),
+            parse_int=_small_int,
+            parse_float=_no_float,
+            parse_constant=_no_float,
+            object_pairs_hook=_unique_keys,
+        )
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise BundleError("The bundle's manifest is not valid JSON.") from None
     if not isinstance(doc, dict) or doc.get("format") != BUNDLE_FORMAT:
         raise BundleError("This is not a Tipline bundle manifest.")
-    if doc.get("version") != BUNDLE_VERSION:
-        raise BundleError(f"This bundle is version {doc.get('version')!r}; this tool reads version 1.")
+    version = doc.get("version")
+    # bool is a subclass of int in Python: `true` must not pass for 1.
+    if type(version) is not int or version != BUNDLE_VERSION:
+        shown = version if type(version) is int else "unknown"
+        raise BundleError(f"This bundle is version {shown}; this tool reads version 1.")
+    created = doc.get("created_hour")
+    if not isinstance(created, str) or not HOUR.match(created):
+        raise BundleError("The bundle's manifest has an invalid creation time.")
     subs = doc.get("submissions")
     if not isinstance(subs, list):
         raise BundleError("The bundle's manifest has no submission list.")
@@ -97,16 +129,8 @@ def parse_manifest(data: bytes) -> list[SubmissionEntry]:
     return entries
 
 
-def _member_header(name: str, size: int) -> bytes:
-    info = tarfile.TarInfo(name)
-    info.size = size
-    info.mode = 0o600
-    info.mtime = 0  # no precise times leave the server
-    return info.tobuf(format=tarfile.PAX_FORMAT)
-
-
 def _padding(size: int) -> bytes:
-    return bytes(-size % tarfile.BLOCKSIZE)
+    return bytes(-size % BLOCK)
 
 
 Opener = Callable[[str], tuple[IO[bytes], int]]
@@ -121,12 +145,12 @@ def iter_bundle(
     envelope. Memory stays at one block whatever the envelopes' sizes.
     """
     manifest = manifest_bytes(entries, created_hour)
-    yield _member_header(MANIFEST_NAME, len(manifest)) + manifest + _padding(len(manifest))
+    yield member_header(MANIFEST_NAME, len(manifest)) + manifest + _padding(len(manifest))
     for entry in entries:
         for member in entry.envelopes:
             f, size = open_member(member)
             with f:
-                yield _member_header(member, size)
+                yield member_header(member, size)
                 left = size
                 while left:
                     data = f.read(min(block, left))
@@ -135,43 +159,63 @@ def iter_bundle(
                     left -= len(data)
                     yield data
             yield _padding(size)
-    yield bytes(2 * tarfile.BLOCKSIZE)  # the tar end-of-archive marker
+    yield bytes(2 * BLOCK)  # the tar end-of-archive marker
 
 
-@dataclass
 class BundleReader:
-    """Open a bundle file and yield (entry, member name, file object) in order."""
+    """Open a bundle file: its manifest, then each listed envelope on request.
 
-    path: str
+    The tar's headers are read once, up front, keeping only the members the
+    manifest lists. manifest.json MUST be the first member. If the tar is cut
+    short or breaks the rules part-way, the members before that point are
+    still readable, and each later one fails on its own.
+    """
 
-    def __post_init__(self) -> None:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._f = open(path, "rb")  # noqa: SIM115 (closed by close())
         try:
-            self._tar = tarfile.open(self.path, mode="r:")  # noqa: SIM115 (closed by close())
-        except tarfile.TarError:
-            raise BundleError("This file is not a readable tar bundle; it is damaged or truncated.") from None
-        try:
-            manifest = self._tar.getmember(MANIFEST_NAME)
-        except KeyError:
-            raise BundleError("The bundle has no manifest.json.") from None
-        except tarfile.TarError:
-            raise BundleError("The bundle's tar structure is damaged.") from None
-        if not manifest.isreg() or manifest.size > MAX_MANIFEST_BYTES:
-            raise BundleError("The bundle's manifest is not a plain file of sane size.")
-        f = self._tar.extractfile(manifest)
-        if f is None:
-            raise BundleError("The bundle's manifest cannot be read.")
-        self.entries = parse_manifest(f.read())
+            self._index()
+        except BaseException:
+            self._f.close()
+            raise
 
-    def envelope(self, member: str) -> IO[bytes]:
+    def _index(self) -> None:
+        tar = TarReader(self._f)
+        members = tar.members()
+        try:
+            first = next(members, None)
+        except TarError as e:
+            raise BundleError(str(e)) from None
+        if first is None or first.name != MANIFEST_NAME:
+            raise BundleError("The bundle does not start with manifest.json; it is damaged or not a bundle.")
+        if first.size > MAX_MANIFEST_BYTES:
+            raise BundleError("The bundle's manifest is too large.")
+        data = MemberFile(self._f, first).read()
+        if len(data) != first.size:
+            raise BundleError("The bundle is truncated inside its manifest.")
+        self.entries = parse_manifest(data)
+        listed = {m for e in self.entries for m in e.envelopes}
+        self._members: dict[str, Member | None] = {}  # None: the name appears twice
+        self._stopped: str | None = None
+        try:
+            for m in members:
+                if m.name in listed:
+                    self._members[m.name] = None if m.name in self._members else m
+        except TarError as e:
+            self._stopped = str(e)
+        if tar.truncated:
+            self._stopped = "The bundle is truncated."
+
+    def envelope(self, member: str) -> MemberFile:
         """The file object of one listed envelope; BundleError if it is missing."""
-        try:
-            info = self._tar.getmember(member)
-        except KeyError:
-            raise BundleError(f"The bundle lists {member} but does not contain it.") from None
-        f = self._tar.extractfile(info) if info.isreg() else None
-        if f is None:
-            raise BundleError(f"{member} in the bundle is not a plain file.")
-        return f
+        if member not in self._members:
+            why = f" {self._stopped}" if self._stopped else ""
+            raise BundleError(f"The bundle lists {member} but does not contain it.{why}")
+        info = self._members[member]
+        if info is None:
+            raise BundleError(f"{member} appears twice in the bundle; neither copy was used.")
+        return MemberFile(self._f, info)
 
     def items(self) -> Iterator[tuple[SubmissionEntry, str]]:
         for e in self.entries:
@@ -179,12 +223,17 @@ class BundleReader:
                 yield e, m
 
     def close(self) -> None:
-        self._tar.close()
+        self._f.close()
 
 
 def is_bundle(path: str) -> bool:
-    """A cheap test: a tar file (envelopes start with 'TIPLINE', not tar)."""
+    """A cheap test on the first block: a tar, or a compressed file (refused when read).
+
+    Envelopes start with 'TIPLINE', never with a tar header or compression magic.
+    """
     try:
-        return tarfile.is_tarfile(path)
+        with open(path, "rb") as f:
+            head = f.read(BLOCK)
     except OSError:
         return False
+    return compression(head) is not None or is_header(head)

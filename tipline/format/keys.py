@@ -86,7 +86,15 @@ class PublicKey:
             raise KeyFileError(
                 f"This is not a Tipline public key file: expected one line starting with {PUBLIC_PREFIX!r}."
             )
-        body = keys[0][len(PUBLIC_PREFIX) :].upper()
+        body = keys[0][len(PUBLIC_PREFIX) :]
+        odd = next((ch for ch in body if not ch.isascii()), None)
+        if odd is not None:
+            # base64 would raise a bare ValueError on it: say what is wrong instead.
+            raise KeyFileError(
+                f"The public key line holds {odd!r}, which is not part of any key; "
+                "it was changed when copied. Copy the .pub file again."
+            )
+        body = body.upper()
         if len(body) != 58:
             raise KeyFileError("The public key line has the wrong length; was it cut when copied?")
         try:

@@ -33,6 +33,11 @@ class Metadata:
             raise ValueError(f"kind must be 'message' or 'file', not {self.kind!r}")
         if len(self.name) > MAX_NAME_CHARS or len(self.media_type) > MAX_TYPE_CHARS:
             raise ValueError("name or media type is too long")
+        # Never write what a reader must refuse (decode_meta below).
+        if not _is_scalar_text(self.name) or not _is_scalar_text(self.media_type):
+            raise ValueError("name or media type holds a lone surrogate; replace it with U+FFFD")
+        if self.kind == "message" and self.name:
+            raise ValueError("a message has no file name")
 
     def encode(self, length: int) -> bytes:
         """The meta JSON for content of this length (keys in a fixed order)."""
@@ -68,4 +73,18 @@ def decode_meta(data: bytes) -> tuple[Metadata, int]:
         raise MalformedPayload("The item's metadata has an invalid field.")
     if len(name) > MAX_NAME_CHARS or len(mtype) > MAX_TYPE_CHARS:
         raise MalformedPayload("The item's metadata has an overlong field.")
+    # JSON's \ud800 escapes can spell lone surrogates, which are not Unicode
+    # scalar values: such a string has no UTF-8 form and breaks every writer.
+    if not _is_scalar_text(name) or not _is_scalar_text(mtype):
+        raise MalformedPayload("The item's metadata holds text that is not valid Unicode.")
+    if kind == "message" and name:
+        raise MalformedPayload("The item's metadata gives a message a file name.")
     return Metadata(kind, name, mtype), length
+
+
+def _is_scalar_text(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -99,12 +99,16 @@ class EnvelopeWriter:
         self._feed(data)
         return n
 
-    def close(self, meta: Metadata) -> int:
-        """Pad, append the metadata, push the final chunk. Returns envelope size."""
+    def close(self, meta: Metadata, *, _meta_json: bytes | None = None) -> int:
+        """Pad, append the metadata, push the final chunk. Returns envelope size.
+
+        _meta_json is the test seam for hostile metadata: those exact bytes
+        replace meta's encoding. Never pass it in production code.
+        """
         if self._closed:
             raise ValueError("envelope already closed")
         self._closed = True
-        trailer = meta.encode(self._length)
+        trailer = meta.encode(self._length) if _meta_json is None else _meta_json
         trailer += len(trailer).to_bytes(META_LENGTH_BYTES, "big")
         unpadded = self._length + len(trailer)
         padding = padme(unpadded) - unpadded

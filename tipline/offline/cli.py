@@ -2,17 +2,22 @@
 
 Exit codes (docs/offline.md): 0 success, 1 a problem with files or the
 system, 2 usage, 3 wrong passphrase or bad key file, 4 not a recipient,
-5 damaged input. When inputs fail in different ways, damaged input wins.
+5 damaged input. When inputs fail in different ways, damaged input wins,
+then a local problem, then "not a recipient". SIGTERM and SIGHUP stop it as
+Ctrl-C does: what was finished is kept, nothing partial is.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import mimetypes
 import os
 import re
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from tipline import __version__
@@ -26,6 +31,21 @@ from .decrypt import DecryptJob, Summary
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PASSPHRASE, EXIT_NOT_RECIPIENT, EXIT_DAMAGED = 0, 1, 2, 3, 4, 5
 MIN_PASSPHRASE = 10
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the program is so clean-up runs as for Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    # A second signal must not cut the clean-up of the first one short.
+    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(s, signal.SIG_IGN)
+    raise Interrupted(signum)
 
 
 class Fail(Exception):
@@ -200,7 +220,7 @@ def cmd_decrypt(args: argparse.Namespace) -> int:
 
 def _report(s: Summary, out: Path) -> int:
     for f in s.failures:
-        print(f"{f.label}: {f.error}", file=sys.stderr)
+        print(f"{f.label}: {f.message}", file=sys.stderr)
     parts = [f"decrypted {s.decrypted} item(s) from {len(s.submissions)} submission(s) into {out}"]
     if s.skipped:
         parts.append(f"skipped {s.skipped} already decrypted")
@@ -210,6 +230,9 @@ def _report(s: Summary, out: Path) -> int:
     if s.damaged:
         print("Some input is damaged: ask for a fresh export of those submissions.", file=sys.stderr)
         return EXIT_DAMAGED
+    if s.local_problem:
+        print("Some items could not be written here: fix that and run again.", file=sys.stderr)
+        return EXIT_ERROR
     if s.not_recipient:
         print("Some input was not sealed to your key: check you used the right key file.", file=sys.stderr)
         return EXIT_NOT_RECIPIENT
@@ -250,19 +273,40 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _say(text: str) -> None:
+    # After SIGHUP the terminal may be gone: a last message must not crash.
+    with contextlib.suppress(OSError):
+        print(text, file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Handlers only where Python allows them (the main thread), and put back
+    # afterwards, so main() can also be called from inside another program.
+    own = threading.current_thread() is threading.main_thread()
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)} if own else {}
+    for s in (signal.SIGTERM, signal.SIGHUP) if own else ():
+        signal.signal(s, _on_signal)
+    try:
+        return _run(args)
+    finally:
+        for s, handler in before.items():
+            if handler is not None:
+                signal.signal(s, handler)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return args.func(args)
     except Fail as e:
-        print(f"tipline-offline: {e}", file=sys.stderr)
+        _say(f"tipline-offline: {e}")
         return e.code
     except TiplineError as e:
-        print(f"tipline-offline: {e}", file=sys.stderr)
+        _say(f"tipline-offline: {e}")
         return EXIT_DAMAGED
-    except KeyboardInterrupt:
-        print("\ntipline-offline: interrupted; nothing partial was kept.", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        _say("\ntipline-offline: interrupted; nothing partial was kept. Run again to finish.")
+        return 128 + e.signum if isinstance(e, Interrupted) else 130
 
 
 if __name__ == "__main__":

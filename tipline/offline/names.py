@@ -49,7 +49,8 @@ def safe_name(original: str, fallback: str = FALLBACK) -> str:
     name = name.lstrip(". -").rstrip(". ")
     if not name or set(name) <= {"_"}:
         name = fallback
-    if _WINDOWS_DEVICES.match(name.split(".")[0]):
+    # Windows ignores spaces before the extension: "CON .txt" is the console too.
+    if _WINDOWS_DEVICES.match(name.split(".")[0].rstrip(" ")):
         name = "_" + name
     return _truncate(name, MAX_NAME_BYTES)
 

@@ -134,6 +134,9 @@
     }
     var name = checkString(meta.name, "name");
     var type = checkString(meta.type, "type");
+    if (kind === "message" && name !== "") {
+      throw new TypeError("TiplineEnvelope: a message has no file name"); // readers refuse one (docs/envelope.md)
+    }
     if (codePoints(name) > MAX_NAME_CHARS || codePoints(type) > MAX_TYPE_CHARS) {
       throw new RangeError("TiplineEnvelope: the file name or type is too long");
     }
