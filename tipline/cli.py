@@ -59,6 +59,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Before any worker starts: tables exist, and what was never acknowledged is removed (by the
     # source app only: the journalist app would delete the source app's uploads in flight).
     store = _store(settings)
+    if args.app == "journalist":
+        _accounts(settings)  # its tables and key file too, before workers race to make them
     removed = store.recover() if args.app == "source" else 0
     if removed:
         print(f"Removed {removed} unacknowledged partial upload(s) left by an earlier stop.", file=sys.stderr)
@@ -68,10 +70,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _accounts(settings: Settings):
-    from tipline.store.accounts import Accounts
-    from tipline.store.db import make_engine, make_sessions
+    """The accounts database (accounts_database_url) and the TOTP key, both under DATA_DIR/journalist/."""
+    from tipline.store.accounts import open_accounts
 
-    return Accounts(make_sessions(make_engine(settings.db_url)))
+    return open_accounts(settings.accounts_db_url, settings.totp_key_path)
 
 
 def _show_totp(uri: str) -> None:
@@ -88,8 +90,18 @@ def _show_totp(uri: str) -> None:
 
 def cmd_journalist(args: argparse.Namespace) -> int:
     from tipline.store.accounts import AccountError
+    from tipline.store.secretfile import SecretFileError
 
-    accounts = _accounts(_settings(args))
+    settings = _settings(args)
+    try:
+        accounts = _accounts(settings)
+    except SecretFileError as e:
+        raise CliError(str(e)) from None
+    except OSError as e:
+        raise CliError(
+            f"Cannot open the journalist accounts in {settings.journalist_private_dir} ({e.strerror}). "
+            "Run this as root, or as the journalist app's user."
+        ) from None
     try:
         if args.j_command == "add":
             passphrase = None

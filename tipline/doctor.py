@@ -197,9 +197,10 @@ def check_no_secret_keys(data_dir: Path) -> list[Finding]:
         return []
     out = []
     marker = SECRET_PREFIX.encode()
+    totp_key = data_dir / "journalist" / "totp.key"  # the journalist app's own symmetric key
     for path, limit in _scan_files(data_dir):
         why = None
-        if path.name.lower().endswith(".key"):
+        if path.name.lower().endswith(".key") and path != totp_key:
             why = "a .key file"
         elif not path.is_symlink() and path.is_file():
             try:
@@ -221,10 +222,10 @@ def check_no_secret_keys(data_dir: Path) -> list[Finding]:
 # -- database -------------------------------------------------------------------------
 
 
-def _sqlite_path(settings: Settings) -> Path | None:
+def _sqlite_path(settings: Settings, url_text: str | None = None) -> Path | None:
     from sqlalchemy.engine import make_url
 
-    url = make_url(settings.db_url)
+    url = make_url(url_text or settings.db_url)
     if not url.drivername.startswith("sqlite") or not url.database or url.database == ":memory:":
         return None
     return Path(url.database)
@@ -234,7 +235,7 @@ def check_journalists(settings: Settings) -> list[Finding]:
     from sqlalchemy import create_engine, inspect, text
 
     add = f"Fix: tipline journalist add NAME --data-dir {settings.data_dir}"
-    db = _sqlite_path(settings)
+    db = _sqlite_path(settings, settings.accounts_db_url)  # accounts have a database of their own
     if db is not None:
         if not db.exists():
             return [problem(f"No database at {db}, so no journalist account. {add}")]
@@ -243,7 +244,7 @@ def check_journalists(settings: Settings) -> list[Finding]:
         wal = db.with_name(db.name + "-wal").exists()
         engine = create_engine(f"sqlite:///file:{db}?mode=ro{'' if wal else '&immutable=1'}&uri=true")
     else:
-        engine = create_engine(settings.db_url, pool_pre_ping=True)
+        engine = create_engine(settings.accounts_db_url, pool_pre_ping=True)
     try:
         with engine.connect() as c:
             if not inspect(c).has_table("journalists"):

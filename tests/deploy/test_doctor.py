@@ -111,7 +111,7 @@ def no_keys(site: Path) -> None:
 
 
 def no_journalists(site: Path) -> None:
-    con = sqlite3.connect(site / "data" / "tipline.sqlite3")
+    con = sqlite3.connect(site / "data" / "journalist" / "accounts.db")
     con.execute("DELETE FROM journalists")
     con.commit()
     con.close()
@@ -155,7 +155,10 @@ CASES = {
         [("is unreadable or damaged", "replace or remove it"), ("No active recipient key",)],
     ),
     "no journalist": (no_journalists, [("No journalist account yet", "Fix: tipline journalist add NAME")]),
-    "no database": (lambda site: (site / "data" / "tipline.sqlite3").unlink(), [("No database at",)]),
+    "no database": (
+        lambda site: (site / "data" / "journalist" / "accounts.db").unlink(),
+        [("No database at",)],
+    ),
     "public bind": (
         lambda site: sub(site / "data" / "tipline.toml", "127.0.0.1:8080", "0.0.0.0:8080"),
         [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from .models import Base
@@ -26,13 +26,19 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cur.close()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, metadata: MetaData = Base.metadata) -> Engine:
+    """An engine for one of the two databases, its tables made if missing.
+
+    `metadata` says which: the submissions schema (the default) or the
+    accounts schema (models.AccountsBase.metadata), so neither database
+    ever gets the other's tables.
+    """
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         if engine.url.database and engine.url.database != ":memory:":
             Path(engine.url.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         event.listen(engine, "connect", _sqlite_pragmas)
-    Base.metadata.create_all(engine)
+    metadata.create_all(engine)
     return engine
 
 
