@@ -77,7 +77,12 @@ def reserve(s: Session, name_tag: str, now_ms: int) -> int:
     if allowed == 1:
         return 0
     short_tat, long_tat = s.execute(select(t.short_tat, t.long_tat).where(t.name_tag == name_tag)).one()
-    wait_ms = max(short_tat - SHORT.tolerance_ms, long_tat - LONG.tolerance_ms) - now_ms
+    # Never more than a bucket's interval: a parallel request that read the clock a moment
+    # before this one's may have charged it "later", and that moment is not worth a second.
+    wait_ms = max(
+        min(short_tat - SHORT.tolerance_ms - now_ms, SHORT.interval_ms),
+        min(long_tat - LONG.tolerance_ms - now_ms, LONG.interval_ms),
+    )
     return max(1, -(-wait_ms // 1000))
 
 
