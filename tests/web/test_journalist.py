@@ -231,6 +231,9 @@ def test_journalist_cli(tmp_path):
     )
     assert r.returncode == 1 and "too weak" in r.stderr
     assert tipline("journalist", "list", "--data-dir", data).stdout.split() == ["cy"]
+    # The accounts database, never the submissions one.
+    assert (tmp_path / "d" / "journalist" / "accounts.db").exists()
+    assert not (tmp_path / "d" / "tipline.sqlite3").exists()
     out = tipline("journalist", "reset-totp", "cy", "--data-dir", data).stdout
     assert "otpauth://" in out
     tipline("journalist", "remove", "cy", "--data-dir", data)

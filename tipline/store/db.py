@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .models import Base
@@ -38,7 +39,11 @@ def make_engine(url: str, metadata: MetaData = Base.metadata) -> Engine:
         if engine.url.database and engine.url.database != ":memory:":
             Path(engine.url.database).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         event.listen(engine, "connect", _sqlite_pragmas)
-    metadata.create_all(engine)
+    try:
+        metadata.create_all(engine)
+    except DBAPIError:
+        # Workers starting together may race to create the same tables; the loser finds them made.
+        metadata.create_all(engine)
     return engine
 
 
