@@ -76,6 +76,23 @@ def _accounts(settings: Settings):
     return open_accounts(settings.accounts_db_url, settings.totp_key_path)
 
 
+def _give_to_folder_owner(folder: Path) -> None:
+    """Run by root: hand what it made in DATA_DIR/journalist/ to that folder's owner.
+
+    Otherwise the first `tipline journalist add` would leave accounts.db and
+    totp.key owned by root, and the journalist app's user could not open them.
+    """
+    if os.geteuid() != 0 or not folder.is_dir():
+        return
+    owner = folder.stat()
+    if owner.st_uid == 0:
+        return
+    for p in folder.iterdir():
+        st = p.lstat()
+        if st.st_uid == 0 and not p.is_symlink():
+            os.chown(p, owner.st_uid, owner.st_gid)
+
+
 def _show_totp(uri: str) -> None:
     import io
 
@@ -89,10 +106,17 @@ def _show_totp(uri: str) -> None:
 
 
 def cmd_journalist(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    try:
+        return _journalist(args, settings)
+    finally:
+        _give_to_folder_owner(settings.journalist_private_dir)
+
+
+def _journalist(args: argparse.Namespace, settings: Settings) -> int:
     from tipline.store.accounts import AccountError
     from tipline.store.secretfile import SecretFileError
 
-    settings = _settings(args)
     try:
         accounts = _accounts(settings)
     except SecretFileError as e:
