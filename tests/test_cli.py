@@ -124,3 +124,29 @@ def test_export_since_an_hour(tmp_path, pubs):
 def test_export_since_refuses_what_it_cannot_read(tmp_path, since):
     r = tipline("export", "--data-dir", str(tmp_path), "--out", str(tmp_path / "x.tar"), "--since", since)
     assert r.returncode == 2 and "--since takes" in r.stderr
+
+
+def test_journalist_add_as_root_keeps_the_journalist_apps_files_its_own():
+    """Root runs `tipline journalist add`; accounts.db and totp.key still belong to the app's user."""
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    if os.geteuid() != 0:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI runs as root: this must run there")
+        pytest.skip("needs root, to hand the folder to another user")
+    base = Path(tempfile.mkdtemp(prefix="tipline-owner-"))  # not under pytest's 0700 folders
+    try:
+        base.chmod(0o711)
+        private = base / "data" / "journalist"
+        private.mkdir(parents=True, mode=0o700)
+        (base / "data").chmod(0o711)
+        shutil.chown(private, "nobody", "nogroup")
+        r = tipline("journalist", "add", "ana", "--data-dir", str(base / "data"))
+        assert r.returncode == 0, r.stderr
+        owners = {p.name: p.owner() for p in private.iterdir()}
+        assert owners["accounts.db"] == owners["totp.key"] == "nobody", owners
+    finally:
+        shutil.rmtree(base)

@@ -39,3 +39,13 @@ def test_unknown_setting_in_file(tmp_path):
 def test_no_data_dir():
     with pytest.raises(ConfigError, match="--data-dir"):
         load_settings(environ={})
+
+
+def test_accounts_have_their_own_database_and_folders(tmp_path):
+    s = load_settings(tmp_path, environ={})
+    root = tmp_path.resolve()
+    assert s.accounts_db_url == f"sqlite:///{root / 'journalist' / 'accounts.db'}" != s.db_url
+    assert (s.source_private_dir, s.journalist_private_dir) == (root / "source", root / "journalist")
+    assert s.totp_key_path == root / "journalist" / "totp.key"
+    env = {"TIPLINE_ACCOUNTS_DATABASE_URL": "postgresql+psycopg://j@/accounts"}
+    assert load_settings(tmp_path, environ=env).accounts_db_url == "postgresql+psycopg://j@/accounts"

@@ -60,6 +60,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Before any worker starts: tables exist, and what was never acknowledged is removed (by the
     # source app only: the journalist app would delete the source app's uploads in flight).
     store = _store(settings)
+    if args.app == "journalist":
+        _accounts(settings)  # its tables and key file too, before workers race to make them
     removed = store.recover() if args.app == "source" else 0
     if removed:
         print(f"Removed {removed} unacknowledged partial upload(s) left by an earlier stop.", file=sys.stderr)
@@ -69,10 +71,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _accounts(settings: Settings):
-    from tipline.store.accounts import Accounts
-    from tipline.store.db import make_engine, make_sessions
+    """The accounts database (accounts_database_url) and the TOTP key, both under DATA_DIR/journalist/."""
+    from tipline.store.accounts import open_accounts
 
-    return Accounts(make_sessions(make_engine(settings.db_url)))
+    return open_accounts(settings.accounts_db_url, settings.totp_key_path)
+
+
+def _give_to_folder_owner(folder: Path) -> None:
+    """Run by root: hand what it made in DATA_DIR/journalist/ to that folder's owner.
+
+    Otherwise the first `tipline journalist add` would leave accounts.db and
+    totp.key owned by root, and the journalist app's user could not open them.
+    """
+    if os.geteuid() != 0 or not folder.is_dir():
+        return
+    owner = folder.stat()
+    if owner.st_uid == 0:
+        return
+    for p in folder.iterdir():
+        st = p.lstat()
+        if st.st_uid == 0 and not p.is_symlink():
+            os.chown(p, owner.st_uid, owner.st_gid)
 
 
 def _show_totp(uri: str) -> None:
@@ -88,9 +107,26 @@ def _show_totp(uri: str) -> None:
 
 
 def cmd_journalist(args: argparse.Namespace) -> int:
-    from tipline.store.accounts import AccountError
+    settings = _settings(args)
+    try:
+        return _journalist(args, settings)
+    finally:
+        _give_to_folder_owner(settings.journalist_private_dir)
 
-    accounts = _accounts(_settings(args))
+
+def _journalist(args: argparse.Namespace, settings: Settings) -> int:
+    from tipline.store.accounts import AccountError
+    from tipline.store.secretfile import SecretFileError
+
+    try:
+        accounts = _accounts(settings)
+    except SecretFileError as e:
+        raise CliError(str(e)) from None
+    except OSError as e:
+        raise CliError(
+            f"Cannot open the journalist accounts in {settings.journalist_private_dir} ({e.strerror}). "
+            "Run this as root, or as the journalist app's user."
+        ) from None
     try:
         if args.j_command == "add":
             passphrase = None

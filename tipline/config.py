@@ -31,7 +31,9 @@ class Settings:
     max_files: int = 20
     max_message_kb: int = 1024
     onion_address: str = ""
+    # The submissions database (shared by both apps) and the journalists' own accounts database.
     database_url: str = ""
+    accounts_database_url: str = ""
     workers: int = 2
     # Slow-body defence: a read waiting longer than body_idle_s fails, and after
     # body_grace_s a body slower than body_min_rate bytes/s on average is cut off.
@@ -52,6 +54,25 @@ class Settings:
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'tipline.sqlite3'}"
+
+    @property
+    def accounts_db_url(self) -> str:
+        """Journalist accounts, sessions and throttle state: only the journalist app opens it."""
+        return self.accounts_database_url or f"sqlite:///{self.journalist_private_dir / 'accounts.db'}"
+
+    @property
+    def source_private_dir(self) -> Path:
+        """The source app's own folder (its CSRF secret); the journalist app never reads it."""
+        return self.data_dir / "source"
+
+    @property
+    def journalist_private_dir(self) -> Path:
+        """The journalist app's own folder: accounts.db, csrf.secret, totp.key. Never the source app's."""
+        return self.data_dir / "journalist"
+
+    @property
+    def totp_key_path(self) -> Path:
+        return self.journalist_private_dir / "totp.key"
 
     @property
     def keys_dir(self) -> Path:

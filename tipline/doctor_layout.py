@@ -4,7 +4,7 @@ docs/install.md's layout (the agreed design of finding 9): two system users in
 one group, each app with a private folder the other cannot enter:
 
     DATA_DIR/              root:GROUP 2770  shared: submissions database, store/
-      tipline.db (+ -journal)    root:GROUP 0660 (or the apps', still GROUP 0660)
+      tipline.sqlite3 (+ -journal) root:GROUP 0660 (or the apps', still GROUP 0660)
       store/ ...           GROUP, group rwx (folders) / rw (files), nothing for others
       keys/ (retired/)     root:GROUP 2750, *.pub root:GROUP 0640: public keys, read only
       tipline.toml         root:GROUP 0640
@@ -121,13 +121,8 @@ def _sqlite_file(url: str) -> Path | None:
 
 
 def accounts_url(settings: Settings) -> str:
-    """The accounts database: settings.accounts_database_url, else DATA_DIR/journalist/accounts.db.
-
-    getattr, because that setting comes with the apps' side of the separation."""
-    return (
-        getattr(settings, "accounts_database_url", "")
-        or f"sqlite:///{settings.data_dir / 'journalist' / 'accounts.db'}"
-    )
+    """The accounts database the journalist app opens (settings.accounts_db_url)."""
+    return settings.accounts_db_url
 
 
 def same_database(a: str, b: str) -> bool:

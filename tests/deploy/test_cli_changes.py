@@ -46,7 +46,8 @@ def test_files_written_by_the_cli_are_private(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     modes = {p.name: p.stat().st_mode & 0o777 for p in [data, *data.rglob("*")]}
-    assert modes["tipline.sqlite3"] == 0o600 and all(m & 0o077 == 0 for m in modes.values()), modes
+    assert modes["accounts.db"] == modes["totp.key"] == 0o600, modes
+    assert all(m & 0o077 == 0 for m in modes.values()), modes
 
 
 def test_serve_journalist_app_does_not_recover(tmp_path):

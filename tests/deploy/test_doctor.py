@@ -106,15 +106,7 @@ def template(tmp_path_factory, people) -> Path:
     )
     assert r.returncode == 0, r.stderr
     assert tipline("purge", "--data-dir", str(data), "--older-than", "30d").returncode == 0  # makes store/
-    accounts = data / "journalist" / "accounts.db"
-    if not accounts.exists():
-        # Until the apps keep accounts apart (accounts_database_url), `journalist add` writes them
-        # into the submissions database: move them where the separated layout keeps them.
-        accounts.parent.mkdir(mode=0o700, exist_ok=True)
-        shutil.copy(submissions_db(data), accounts)
-        con = sqlite3.connect(submissions_db(data))
-        con.executescript("DROP TABLE journalist_sessions; DROP TABLE journalists;")
-        con.close()
+    assert (data / "journalist" / "accounts.db").exists()  # `journalist add` keeps accounts apart
     (data / "source").mkdir(mode=0o700, exist_ok=True)
     for secret in ("source/csrf.secret", "journalist/csrf.secret", "journalist/totp.key"):
         _secret(data / secret)

@@ -17,9 +17,10 @@ from sqlalchemy import text
 
 from tests.conftest import unavailable
 from tests.web.conftest import export_and_decrypt  # noqa: F401 (a fixture)
-from tests.web.server import free_port, make_server
-from tipline.store.accounts import Accounts, LoginRefused
-from tipline.store.db import make_engine, make_sessions
+from tests.web.logins import PASSPHRASE, enrol, parallel_logins, statuses
+from tests.web.server import Server, free_port, make_server
+from tipline.store.accounts import LoginRefused, open_accounts
+from tipline.store.db import make_engine
 
 
 def _as_postgres(cmd: list[str]) -> list[str]:
@@ -80,8 +81,17 @@ def test_tips_roundtrip_on_postgres(pg_url, tmp_path, keydir, export_and_decrypt
     assert list((srv.data_dir / "store" / "submissions").iterdir()) == []
 
 
-def test_accounts_on_postgres(pg_url):
-    accounts = Accounts(make_sessions(make_engine(pg_url)))
+def new_database(pg_url: str, name: str) -> str:
+    """A database of its own on the private server, as docs/install.md has for the accounts."""
+    engine = make_engine(pg_url).execution_options(isolation_level="AUTOCOMMIT")
+    with engine.connect() as con:
+        con.execute(text(f"create database {name}"))
+    engine.dispose()
+    return pg_url.replace("/postgres?", f"/{name}?")
+
+
+def test_accounts_on_postgres(pg_url, tmp_path):
+    accounts = open_accounts(new_database(pg_url, "accounts_unit"), tmp_path / "totp.key")
     enrol = accounts.add(f"pg{int(time.time())}", "orbit velvet canyon maple ticket frozen lantern")
     totp = pyotp.parse_uri(enrol.totp_uri)
     t0 = 1_900_000_000
@@ -89,3 +99,29 @@ def test_accounts_on_postgres(pg_url):
     assert accounts.session_user(token, now=t0 + 60) == enrol.name
     with pytest.raises(LoginRefused):
         accounts.login(enrol.name, enrol.passphrase, totp.at(t0), now=t0 + 1)  # the same code again
+
+
+def test_parallel_logins_on_postgres(pg_url, tmp_path, keydir):
+    """The conditional UPDATEs hold on PostgreSQL too: real gunicorn, 4 workers x 8 threads."""
+    accounts_url = new_database(pg_url, "accounts_http")
+    source = make_server(tmp_path, keydir / "journalist.pub")
+    source.data_dir.joinpath("tipline.toml").write_text(
+        f'database_url = "{pg_url}"\naccounts_database_url = "{accounts_url}"\n'
+    )
+    srv = Server(source.data_dir, source.tmp_dir, tmp_path / "j.log", free_port())
+    srv.start("--app", "journalist", "--workers", "4")
+    try:
+        wrong = [{"name": enrol(srv.data_dir, "par", tmp_path)[0], "passphrase": "x", "code": "123456"}]
+        assert statuses(parallel_logins(srv, wrong * 40)) == {401: 5, 429: 35}
+        unknown = [{"name": "nosuchname", "passphrase": "x", "code": "123456"}]
+        assert statuses(parallel_logins(srv, unknown * 40)) == {401: 5, 429: 35}
+        name, totp, _ = enrol(srv.data_dir, "once", tmp_path)
+        code = totp.now()
+        counts = statuses(parallel_logins(srv, [{"name": name, "passphrase": PASSPHRASE, "code": code}] * 10))
+        assert counts[303] == 1 and counts[401] >= 1, counts
+    finally:
+        srv.stop()
+    assert not (srv.data_dir / "journalist" / "accounts.db").exists()  # really on PostgreSQL
+    with make_engine(accounts_url).connect() as con:
+        n = con.execute(text("select count(*) from journalist_sessions where journalist = 'once'")).scalar()
+    assert n == 1

@@ -1,7 +1,12 @@
 """Journalist accounts: diceware passphrases, Argon2id hashes, TOTP, throttling, sessions.
 
 No Flask here: the journalist app and the `tipline journalist` command both
-call these functions.
+call these functions, on the accounts database (models.AccountsBase).
+
+Every check that must hold under parallel requests is decided by one
+conditional UPDATE whose row count says who won: the throttle's attempt
+slot (tipline/store/throttle.py) and the TOTP step a code is spent on.
+Names that do not exist take exactly the same path as names that do.
 """
 
 from __future__ import annotations
@@ -14,21 +19,23 @@ import secrets
 import time
 from dataclasses import dataclass
 from importlib.resources import files
+from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import throttle
+from .account_key import AccountKey, SealError
 from .models import Journalist, JournalistSession
 
 PASSPHRASE_WORDS = 7  # 7 words from 7776: about 90 bits
 MIN_WORDS, MIN_CHARS = 7, 40
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 TOTP_PERIOD, TOTP_DIGITS = 30, 6
-MAX_FAILURES_PER_MINUTE = 5
 ISSUER = "Tipline"
 
 _hasher = PasswordHasher()  # argon2-cffi's defaults: Argon2id, RFC 9106's low-memory profile
@@ -45,6 +52,8 @@ class LoginRefused(Exception):
 
 
 class Throttled(Exception):
+    """Too many recent attempts for this name; `wait` says how many seconds until the next."""
+
     def __init__(self, wait: int) -> None:
         super().__init__(f"Too many attempts. Wait {wait} seconds, then try again.")
         self.wait = wait
@@ -88,8 +97,11 @@ class Enrolment:
 
 
 class Accounts:
-    def __init__(self, sessions: sessionmaker[Session], idle_s: int = 1800, max_s: int = 8 * 3600) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], key: AccountKey, idle_s: int = 1800, max_s: int = 8 * 3600
+    ) -> None:
         self.sessions = sessions
+        self.key = key
         self.idle_s = idle_s
         self.max_s = max_s
 
@@ -102,7 +114,7 @@ class Accounts:
             passphrase = new_passphrase()
         else:
             check_strength(passphrase)
-        secret = base64.b32encode(secrets.token_bytes(20)).decode()
+        secret = _new_totp_secret()
         with self.sessions.begin() as s:
             if s.get(Journalist, name) is not None:
                 raise AccountError(f"A journalist named {name} already exists.")
@@ -110,12 +122,8 @@ class Accounts:
                 Journalist(
                     name=name,
                     passphrase_hash=_hasher.hash(passphrase),
-                    totp_secret=secret,
+                    totp_secret=self.key.seal(name, secret),
                     last_totp_step=0,
-                    window_start=0,
-                    window_failures=0,
-                    consecutive_failures=0,
-                    next_try_at=0,
                 )
             )
         return Enrolment(name, passphrase, provisioning_uri(name, secret))
@@ -133,51 +141,67 @@ class Accounts:
             s.delete(j)
 
     def reset_totp(self, name: str) -> str:
-        secret = base64.b32encode(secrets.token_bytes(20)).decode()
+        secret = _new_totp_secret()
         with self.sessions.begin() as s:
             j = s.get(Journalist, name)
             if j is None:
                 raise AccountError(f"No journalist named {name}.")
-            j.totp_secret, j.last_totp_step = secret, 0
+            j.totp_secret, j.last_totp_step = self.key.seal(name, secret), 0
             s.execute(delete(JournalistSession).where(JournalistSession.journalist == name))
         return provisioning_uri(name, secret)
 
     # -- login ------------------------------------------------------------------------
 
     def login(self, name: str, passphrase: str, code: str, now: float | None = None) -> str:
-        """Check all three; return a new session token. Raises LoginRefused or Throttled."""
-        now_i = int(now if now is not None else time.time())
+        """Check all three; return a new session token. Raises LoginRefused or Throttled.
+
+        An attempt slot is taken (and committed) before the slow passphrase
+        check, so parallel guesses cannot all be checked; the code is spent by
+        a conditional UPDATE, so it logs in once however many requests race.
+        """
+        now_f = now if now is not None else time.time()
+        now_i = int(now_f)
+        tag = self.key.name_tag(name)
         with self.sessions.begin() as s:
+            wait = throttle.reserve(s, tag, int(now_f * 1000))
+        if wait:
+            raise Throttled(wait)
+        with self.sessions() as s:
             j = s.get(Journalist, name) if NAME.match(name) else None
-            if j is None:
-                _verify(_DUMMY_HASH, passphrase)
+        # An unknown name is verified against a dummy hash: both take as long.
+        if not _verify(j.passphrase_hash if j else _DUMMY_HASH, passphrase) or j is None:
+            raise LoginRefused()
+        try:
+            secret = self.key.open(name, j.totp_secret)
+        except SealError as e:
+            raise AccountError(str(e)) from None
+        step = _totp_step(secret, code, now_i, j.last_totp_step)
+        if step is None:
+            raise LoginRefused()
+        token = secrets.token_urlsafe(32)
+        with self.sessions.begin() as s:
+            spent = s.execute(
+                update(Journalist)
+                .where(Journalist.name == name, Journalist.last_totp_step < step)
+                .values(last_totp_step=step)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if spent != 1:  # another request spent this code (or a later one) first
                 raise LoginRefused()
-            if now_i < j.next_try_at:
-                raise Throttled(j.next_try_at - now_i)
-            if now_i - j.window_start >= 60:
-                j.window_start, j.window_failures = now_i, 0
-            if j.window_failures >= MAX_FAILURES_PER_MINUTE:
-                raise Throttled(j.window_start + 60 - now_i)
-            step = _totp_step(j.totp_secret, code, now_i, j.last_totp_step)
-            if not _verify(j.passphrase_hash, passphrase) or step is None:
-                j.window_failures += 1
-                j.consecutive_failures += 1
-                # No delay for the first two slips; then 2, 4, 8 ... seconds, at most 10 minutes.
-                n = j.consecutive_failures
-                j.next_try_at = now_i + (0 if n < 3 else min(2 ** (n - 2), 600))
-                s.commit()
-                raise LoginRefused()
-            j.last_totp_step = step
-            j.consecutive_failures = j.window_failures = j.next_try_at = 0
+            throttle.refund(s, tag)
             if _hasher.check_needs_rehash(j.passphrase_hash):
-                j.passphrase_hash = _hasher.hash(passphrase)
-            token = secrets.token_urlsafe(32)
+                s.execute(
+                    update(Journalist)
+                    .where(Journalist.name == name)
+                    .values(passphrase_hash=_hasher.hash(passphrase))
+                    .execution_options(synchronize_session=False)
+                )
             s.add(
                 JournalistSession(
                     token_hash=_token_hash(token), journalist=name, created_at=now_i, last_seen=now_i
                 )
             )
-            return token
+        return token
 
     def session_user(self, token: str, now: float | None = None) -> str | None:
         """The journalist a session token belongs to, or None when absent or expired."""
@@ -197,6 +221,19 @@ class Accounts:
     def logout(self, token: str) -> None:
         with self.sessions.begin() as s:
             s.execute(delete(JournalistSession).where(JournalistSession.token_hash == _token_hash(token)))
+
+
+def open_accounts(url: str, key_path: Path, idle_s: int = 1800, max_s: int = 8 * 3600) -> Accounts:
+    """The accounts database at `url`, with the key file that seals its TOTP secrets."""
+    from .db import make_engine, make_sessions
+    from .models import AccountsBase
+
+    engine = make_engine(url, AccountsBase.metadata)
+    return Accounts(make_sessions(engine), AccountKey.from_file(key_path), idle_s, max_s)
+
+
+def _new_totp_secret() -> str:
+    return base64.b32encode(secrets.token_bytes(20)).decode()
 
 
 def _token_hash(token: str) -> str:

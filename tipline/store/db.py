@@ -26,7 +26,8 @@ import logging
 import sqlite3
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .filetimes import to_the_hour
@@ -79,7 +80,13 @@ class _Cleaner:
         to_the_hour(self.paths)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, metadata: MetaData = Base.metadata) -> Engine:
+    """An engine for one of the two databases, its tables made if missing.
+
+    `metadata` says which: the submissions schema (the default) or the
+    accounts schema (models.AccountsBase.metadata), so neither database
+    ever gets the other's tables.
+    """
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         name = engine.url.database
@@ -88,7 +95,11 @@ def make_engine(url: str) -> Engine:
             database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "checkin", _Cleaner(database))
-    Base.metadata.create_all(engine)
+    try:
+        metadata.create_all(engine)
+    except DBAPIError:
+        # Workers starting together may race to create the same tables; the loser finds them made.
+        metadata.create_all(engine)
     if engine.dialect.name == "sqlite":
         # A file written by an older version (or left by a crash) is made clean before any use.
         raw = engine.raw_connection()

@@ -1,7 +1,11 @@
-"""The database schema (SQLAlchemy 2.x). It holds no plaintext and no source metadata.
+"""The two database schemas (SQLAlchemy 2.x): submissions, and journalist accounts.
 
-Journalist accounts and sessions live here too: journalists are not
-anonymous to the server, sources are.
+Two metadata objects for two databases. `Base` is the submissions
+database, which both apps share: it holds no plaintext, no source metadata
+and no accounts. `AccountsBase` is the accounts database, which only the
+journalist app and the admin's CLI open (DATA_DIR/journalist/accounts.db
+by default): the source app has no table of it, so code running in the
+source app finds no journalist credentials to read.
 
 A submission row has a random id, the hour it arrived (UTC), how it was
 sealed, its padded size and which keys it was sealed to. Nothing else: no
@@ -48,27 +52,43 @@ class Download(Base):
     hour: Mapped[str] = mapped_column(String(17))
 
 
-class Journalist(Base):
+class AccountsBase(DeclarativeBase):
+    pass
+
+
+class Journalist(AccountsBase):
     __tablename__ = "journalists"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     passphrase_hash: Mapped[str] = mapped_column(String(200))
-    totp_secret: Mapped[str] = mapped_column(String(64))
-    # The last TOTP time step accepted: a code is good once only.
-    last_totp_step: Mapped[int] = mapped_column(Integer, default=0)
-    # Throttling: failures in the current one-minute window, and when the next try is allowed.
-    window_start: Mapped[int] = mapped_column(Integer, default=0)
-    window_failures: Mapped[int] = mapped_column(Integer, default=0)
-    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
-    next_try_at: Mapped[int] = mapped_column(Integer, default=0)
+    # Sealed, never in clear: base64 of nonce || AES-GCM ciphertext (tipline/store/account_key.py).
+    totp_secret: Mapped[str] = mapped_column(String(200))
+    # The last TOTP time step accepted: a code is good once only (a conditional UPDATE decides).
+    last_totp_step: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class JournalistSession(Base):
+class JournalistSession(AccountsBase):
     """A logged-in journalist. The cookie holds a random token; only its hash is stored."""
 
     __tablename__ = "journalist_sessions"
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     journalist: Mapped[str] = mapped_column(String(64), ForeignKey("journalists.name", ondelete="CASCADE"))
-    created_at: Mapped[int] = mapped_column(Integer)
-    last_seen: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    last_seen: Mapped[int] = mapped_column(BigInteger)
+
+
+class LoginThrottle(AccountsBase):
+    """Login attempts allowed per name tried (tipline/store/throttle.py), keyed by an HMAC of the name.
+
+    Names that do not exist get rows exactly like names that do, so the
+    answers cannot tell them apart; a row is deleted once it has fully
+    recovered, so a flood of made-up names cannot grow the table for long.
+    """
+
+    __tablename__ = "login_throttle"
+
+    name_tag: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # GCRA "theoretical arrival times", in milliseconds, of the short and the long bucket.
+    short_tat: Mapped[int] = mapped_column(BigInteger)
+    long_tat: Mapped[int] = mapped_column(BigInteger, index=True)

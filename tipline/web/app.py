@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Flask, Response, jsonify, render_template, request, send_from_directory
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from tipline.config import Settings
-from tipline.store.accounts import Accounts
 from tipline.store.db import make_engine, make_sessions
 from tipline.store.keyring import Keyring
+from tipline.store.secretfile import load_or_create
 from tipline.store.submissions import DISK_FULL, IntakeError, StorageFull, SubmissionStore, UploadTooLarge
 
 from .assets import Assets
 from .security import Csrf, install_headers
 from .slowbody import BodyDeadline, ClientTooSlow
 from .uploads import UploadRequest
+
+if TYPE_CHECKING:
+    from tipline.store.accounts import Accounts
 
 # What each failure tells the source: plain, calm, and what to do next.
 MESSAGES = {
@@ -66,24 +70,12 @@ class Context:
         return all(self.assets.exists(n) for n in ("js/sodium.js", "js/envelope.js", "js/submit.js"))
 
 
-def _secret(settings: Settings) -> bytes:
-    """A per-installation secret for CSRF tokens, made once and kept in the data folder."""
-    path = settings.data_dir / "csrf.secret"
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_bytes()  # another worker made it first
-        with os.fdopen(fd, "wb") as f:
-            f.write(os.urandom(32))
-        return path.read_bytes()
+def _base_app(settings: Settings, private_dir: Path) -> tuple[Flask, Context]:
+    """What both apps share: storage, headers, static files with SRI, and plain error pages.
 
-
-def _base_app(settings: Settings, ctx_extra: dict | None = None) -> tuple[Flask, Context]:
-    """What both apps share: storage, headers, static files with SRI, and plain error pages."""
+    Each app keeps its CSRF secret in its own private folder, so a token
+    made by one is worthless to the other.
+    """
     app = Flask(__name__, static_folder=None)
     app.config.update(SESSION_COOKIE_NAME="unused")
     engine = make_engine(settings.db_url)
@@ -92,11 +84,9 @@ def _base_app(settings: Settings, ctx_extra: dict | None = None) -> tuple[Flask,
         settings=settings,
         store=SubmissionStore(settings.store_dir, sessions),
         keyring=Keyring(settings.keys_dir),
-        csrf=Csrf(_secret(settings)),
+        csrf=Csrf(load_or_create(private_dir / "csrf.secret")),
         assets=Assets(),
-        **(ctx_extra or {}),
     )
-    ctx.accounts = Accounts(sessions, settings.session_idle_minutes * 60, settings.session_max_hours * 3600)
     app.extensions["tipline"] = ctx
     app.jinja_env.globals["sri"] = ctx.assets.sri
     install_headers(app, settings.onion_address)
@@ -160,8 +150,12 @@ def _base_app(settings: Settings, ctx_extra: dict | None = None) -> tuple[Flask,
 
 
 def create_source_app(settings: Settings) -> Flask:
-    """The sources' app: the form and the upload. Nothing of the journalists' side."""
-    app, _ctx = _base_app(settings)
+    """The sources' app: the form and the upload. Nothing of the journalists' side.
+
+    It has no Accounts and never opens DATA_DIR/journalist/: code running
+    here finds no journalist credentials, sealed or not.
+    """
+    app, _ctx = _base_app(settings, settings.source_private_dir)
     app.request_class = UploadRequest
     app.config.update(
         # The browser path's allowance (see source.submit) plus room for the multipart framing.
@@ -179,7 +173,15 @@ def create_source_app(settings: Settings) -> Flask:
 
 def create_journalist_app(settings: Settings) -> Flask:
     """The journalists' app: login, the list, bundles, deletion. Served on its own onion."""
-    app, _ctx = _base_app(settings)
+    from tipline.store.accounts import open_accounts
+
+    app, ctx = _base_app(settings, settings.journalist_private_dir)
+    ctx.accounts = open_accounts(
+        settings.accounts_db_url,
+        settings.totp_key_path,
+        settings.session_idle_minutes * 60,
+        settings.session_max_hours * 3600,
+    )
     app.config.update(MAX_CONTENT_LENGTH=1024 * 1024, MAX_FORM_PARTS=5000)
     from .journalist import bp
 

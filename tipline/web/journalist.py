@@ -20,7 +20,7 @@ from flask import (
     url_for,
 )
 
-from tipline.store.accounts import LoginRefused, Throttled
+from tipline.store.accounts import AccountError, LoginRefused, Throttled
 from tipline.store.export import iter_export
 from tipline.store.keyring import compact
 from tipline.store.submissions import SubmissionInfo, current_hour
@@ -93,7 +93,11 @@ def login_post():
             401,
             error="That name, passphrase and code did not work together. Check them and try again.",
         )
+    except AccountError as e:  # the installation's TOTP key does not fit: the admin must act
+        current_app.logger.error("%s", e)
+        abort(500)
     resp = redirect(url_for("journalist.index"), code=303)
+    t.csrf.rotate(resp)
     resp.set_cookie(
         _cookie_name(),
         token,

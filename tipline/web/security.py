@@ -114,6 +114,10 @@ class Csrf:
     def set_cookie(resp: Response, value: str) -> None:
         resp.set_cookie(CSRF_COOKIE, value, httponly=True, samesite="Strict", path="/")
 
+    def rotate(self, resp: Response) -> None:
+        """A new cookie at login: a token learnt or planted before it is worthless after."""
+        self.set_cookie(resp, secrets.token_urlsafe(32))
+
     def page(self, request: Request, template: str, status: int = 200, **context: object) -> Response:
         """Render a page whose forms carry the token, setting the cookie on a first visit."""
         token, new_cookie = self.token_for(request)
