@@ -12,6 +12,8 @@ import os
 import secrets
 from pathlib import Path
 
+from .filetimes import read_quietly, to_the_hour
+
 SIZE = 32
 
 
@@ -20,13 +22,18 @@ class SecretFileError(Exception):
 
 
 def load_or_create(path: Path, size: int = SIZE) -> bytes:
-    """The secret in `path`, made (0600, in a 0700 folder) if there is none yet."""
+    """The secret in `path`, made (0600, in a 0700 folder) if there is none yet.
+
+    Read without moving its atime, and its folder's times kept to the hour, like
+    every other file of the data folder: a secret is read at each start.
+    """
     try:
-        data = path.read_bytes()
+        data = read_quietly(path)
     except FileNotFoundError:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         _publish(path, os.urandom(size))
-        data = path.read_bytes()
+        data = read_quietly(path)
+    to_the_hour([path.parent, path])
     if len(data) != size:
         raise SecretFileError(
             f"{path} holds {len(data)} bytes, not {size}: it is damaged. Restore it from the backup."

@@ -221,9 +221,15 @@ class SubmissionStore:
         The other submissions are not touched: each was rounded when it came,
         and walking thousands of them on every tip would cost more than it
         protects. The data folder is this store's parent (Settings.store_dir).
+        Of its folders only the shared ones (the store, the keys) are walked:
+        each app's private folder (source/, journalist/) is never opened by the
+        other app, and the journalist app's database engine rounds its own.
         """
+        data = self.root.parent
         try:
-            to_the_hour(walk(self.root.parent, prune=frozenset({self.done})))
+            shared = [data, *(p for p in data.iterdir() if not p.is_dir() or p.is_symlink())]
+            shared += walk(data / "keys") if (data / "keys").is_dir() else []
+            to_the_hour(shared + walk(self.root, prune=frozenset({self.done})))
             for folder in submissions:
                 to_the_hour(walk(folder))
         except OSError as e:  # what was stored stays stored; its times stay finer than the hour
