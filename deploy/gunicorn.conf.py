@@ -31,8 +31,7 @@ and why:
 import os
 import sys
 
-from tipline.config import ConfigError, load_settings
-from tipline.doctor import is_loopback_bind
+from tipline.config import ConfigError, is_loopback_bind, load_settings
 from tipline.server import gunicorn_options, limit_malloc_arenas
 
 _app = os.environ.get("TIPLINE_APP", "source")
