@@ -2,16 +2,19 @@
 
 gthread workers: a slow Tor client uploading for an hour holds one thread,
 not a whole worker, and the worker keeps answering its heartbeat. There is
-no access log at all, so no address or user agent is ever written.
+no access log at all, so no address or user agent is ever written, and the
+error log never quotes a request (QuietLogger).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from tipline.config import Settings
@@ -30,6 +33,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "keepalive": 5,
         "accesslog": None,
         "errorlog": "-",
+        "logger_class": "tipline.server.QuietLogger",
         "loglevel": "info",
         "limit_request_line": 4094,
         "limit_request_fields": 60,
@@ -40,6 +44,47 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         # gunicorn 24+ opens a control socket under $HOME; Tipline needs none.
         "control_socket_disable": True,
     }
+
+
+# gunicorn's messages that quote a request (the client's address, the offending request line or
+# header, the method and URI), each with the fixed line written instead.
+REQUEST_MESSAGES = (
+    ("Invalid request from", "A malformed request was refused."),
+    ("Error handling request", "A request failed with an unexpected error."),
+    ("Socket error processing request", "A connection failed with an unexpected error."),
+    ("WSGI app sent body bytes", "A response body was dropped: the response may not have one."),
+)
+
+
+class NoRequestData(logging.Filter):
+    """Replace gunicorn's request-quoting messages (and their tracebacks) by fixed lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = str(record.msg)
+        for prefix, fixed in REQUEST_MESSAGES:
+            if text.startswith(prefix):
+                exc = record.exc_info[1] if record.exc_info else None
+                record.msg = f"{fixed} ({type(exc).__name__})" if exc else fixed
+                record.args = ()
+                record.exc_info = record.exc_text = record.stack_info = None
+        return True
+
+
+_NO_REQUEST_DATA = NoRequestData()
+
+
+class QuietLogger(glogging.Logger):
+    """gunicorn's logger, writing nothing a client sent.
+
+    At level info gunicorn still logs a malformed request at WARNING with the
+    client's address and the bad text, and an error that escapes the app with
+    its method, URI and traceback: a request could write into the log.
+    """
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)  # again on every reopen: addFilter keeps one of each
+        self.error_log.addFilter(_NO_REQUEST_DATA)
+        logging.getLogger("gunicorn.http.wsgi").addFilter(_NO_REQUEST_DATA)  # its own module logger
 
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter number
