@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from tipline import __version__
-from tipline.config import ConfigError, Settings, load_settings
+from tipline.config import ConfigError, Settings, load_settings, require_loopback_bind
 
 
 class CliError(Exception):
@@ -51,6 +51,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         onion_address=args.onion_address,
         workers=args.workers,
     )
+    try:
+        require_loopback_bind(settings.bind, "Set --bind (or TIPLINE_BIND, or bind in tipline.toml)")
+    except ConfigError as e:
+        raise CliError(str(e), 2) from None
     if not Keyring(settings.keys_dir).active():
         raise CliError(
             f"No recipient key in {settings.keys_dir}, so tips could not be encrypted. "

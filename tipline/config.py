@@ -97,6 +97,15 @@ def is_loopback_bind(bind: str) -> bool:
     return bool(sep) and port.isdigit() and is_loopback_host(host)
 
 
+def require_loopback_bind(bind: str, how: str) -> None:
+    """Refuse a bind that anything but the local tor could reach; `how` says where to fix it."""
+    if not is_loopback_bind(bind):
+        raise ConfigError(
+            f"refusing to bind to {bind!r}: Tipline must be reachable only through its Tor onion "
+            f"service. {how} to 127.0.0.1:PORT or unix:/path."
+        )
+
+
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name not in ("data_dir", "extra")}
 
 

@@ -3,7 +3,8 @@
 gthread workers: a slow Tor client uploading for an hour holds one thread,
 not a whole worker, and the worker keeps answering its heartbeat. There is
 no access log at all, so no address or user agent is ever written, and the
-error log never quotes a request (QuietLogger).
+error log never quotes a request (QuietLogger). Responses carry neither
+gunicorn's Server header nor a Date header (Worker).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 from flask import Flask
 from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
+from gunicorn.http import wsgi as gunicorn_wsgi
+from gunicorn.workers.gthread import ThreadWorker
 
 from tipline.config import Settings
 
@@ -24,7 +27,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
     return {
         "bind": [settings.bind],
         "workers": settings.workers,
-        "worker_class": "gthread",
+        "worker_class": "tipline.server.Worker",
         "threads": 8,
         # Worker liveness, not request length: gthread workers heartbeat
         # while a thread waits on a slow upload.
@@ -44,6 +47,30 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         # gunicorn 24+ opens a control socket under $HOME; Tipline needs none.
         "control_socket_disable": True,
     }
+
+
+class QuietResponse(gunicorn_wsgi.Response):
+    """gunicorn's response without its Server and Date headers.
+
+    Server names the software; Date gives the server's clock to the second,
+    and a clock's skew helps tell one onion service's host from another. Rounding
+    Date would not help: a client polling across the hour sees the exact moment
+    it changes. Responses are never cached (Cache-Control: no-store), so no
+    client needs a Date.
+    """
+
+    def default_headers(self) -> list[str]:
+        return [h for h in super().default_headers() if not h.lower().startswith(("server:", "date:"))]
+
+
+class Worker(ThreadWorker):
+    """gunicorn's gthread worker, answering with QuietResponse."""
+
+    def init_process(self) -> None:
+        # gunicorn builds each response as `Response(...)` in gunicorn.http.wsgi and has no
+        # setting for the class; this worker process is ours alone, so it sets its own.
+        gunicorn_wsgi.Response = QuietResponse  # type: ignore[misc]
+        super().init_process()
 
 
 # gunicorn's messages that quote a request (the client's address, the offending request line or
