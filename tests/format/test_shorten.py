@@ -10,7 +10,7 @@ from tipline.format.payload import MAX_META_BYTES, Metadata, decode_meta
 from tipline.format.shorten import ELLIPSIS, boundary, file_metadata, split_extension
 
 # Characters that cost the most in the JSON, that attach to the one before, or that pair up.
-ALPHABET = list("a.\x01\n\"\\é名😀\u0301\u200d\ufe0f🏽🇫🇷\ud800")
+ALPHABET = list('a.\x01\n"\\é名😀\u0301\u200d\ufe0f🏽🇫🇷\ud800')
 
 
 def hostile_name(rng: random.Random) -> str:

@@ -70,4 +70,3 @@ def test_serve_refuses_a_public_bind(tmp_path, keydir, host, how):
     assert "Listening" not in r.stdout + r.stderr
     with socket.socket() as s:  # and nothing listens there
         assert s.connect_ex(("127.0.0.1", port)) != 0
-
