@@ -78,6 +78,9 @@ def test_forged_log_lines_never_reach_the_log(tmp_path, keydir, app, onion):
             status = int(answer.split(b" ", 2)[1])
             assert status < 500, answer[:300]  # served, refused or not found: never an error
             assert b"Traceback" not in answer
+        if onion:  # the header is still sent, with the newline percent-encoded
+            head = raw_request(srv, forged_requests(app)[0]).split(b"\r\n\r\n")[0]
+            assert f"\r\nOnion-Location: http://{ONION}/%0A%5B2026".encode() in head, head
     finally:
         lines = log_lines(srv)
     assert any("Booting worker" in line for line in lines)  # the log is the server's, and was read
