@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from tipline import __version__
-from tipline.config import ConfigError, Settings, load_settings, require_loopback_bind
+from tipline.config import ConfigError, Settings, load_settings
 
 
 class CliError(Exception):
@@ -39,6 +39,7 @@ def _store(settings: Settings):
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from tipline.config import require_loopback_bind
     from tipline.server import TiplineServer
     from tipline.store.keyring import Keyring
     from tipline.web.app import create_journalist_app, create_source_app
