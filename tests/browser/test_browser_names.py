@@ -8,8 +8,10 @@ import secrets
 
 import pytest
 
-from tests.browser.test_source_page import _browsers, export_and_decrypt, open_tab, site  # noqa: F401 (fixtures)
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import export_and_decrypt
 from tests.format.test_shorten import ALPHABET
+from tests.web.server import make_server
 from tests.web.test_long_names import HOSTILE, LONG_TYPE
 from tipline.format.shorten import file_metadata
 
@@ -41,21 +43,28 @@ def test_file_meta_matches_python(wasm_page, media_type):
         assert bytes(encoded) == want.encode(2**53 - 1)
 
 
-def test_long_name_tip_sent_from_the_page(open_tab, site, keydir, tmp_path):  # noqa: F811
+def test_long_name_tip_sent_from_the_page(playwright_instance, keydir, tmp_path):
     """A file whose name would overflow the metadata is sent, sealed in the browser, and arrives whole."""
     marker = f"LONGNAME-{secrets.token_hex(6)}"
     name = "😀" * 1024 + ".txt"
     content = f"{marker}\n".encode() * 10
-    tab = open_tab("wasm", site)
-    tab.goto("/")
-    tab.page.fill("#message", marker)
-    tab.page.set_input_files("#files", [{"name": name, "mimeType": "text/plain", "buffer": content}])
-    tab.page.click("#send")
-    tab.page.wait_for_url(tab.origin + "/thanks")
-    assert tab.problems() == []
-    out = export_and_decrypt(site, keydir, tmp_path)
-    messages = {d: d / "message.txt" for d in out.iterdir()}
-    (sub,) = [d for d, m in messages.items() if m.is_file() and marker in m.read_text(errors="replace")]
+    srv = make_server(tmp_path / "site", keydir / "journalist.pub").start()
+    browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    try:
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(srv.url + "/")
+        page.fill("#message", marker)
+        page.set_input_files("#files", [{"name": name, "mimeType": "text/plain", "buffer": content}])
+        page.click("#send")
+        page.wait_for_url(srv.url + "/thanks")
+        assert errors == []
+    finally:
+        browser.close()
+        srv.stop()
+    out = export_and_decrypt(srv.data_dir, keydir, tmp_path / "work")
+    (sub,) = [d for d in out.iterdir() if (d / "message.txt").read_text(errors="replace") == marker]
     record = json.loads((sub / "items.json").read_text())
     assert record["sealed_by"] == "browser"
     (item,) = [i for i in record["items"].values() if i["kind"] == "file"]
