@@ -149,13 +149,11 @@
     return bytes;
   }
 
-  // -- long names (docs/envelope.md, "Long names"): tipline/format/shorten.py, step for step --
+  // -- long names: docs/envelope.md "Long names", as tipline/format/shorten.py ----------------
 
-  var ELLIPSIS = "\u2026";
-  var MAX_EXTENSION_CHARS = 16;
-  // The meta of a file with an empty name and type, and the longest length JSON could carry.
+  // The meta of a file with an empty name and type and the longest length JSON could carry;
+  // characters that belong to the one before (marks, joiner, selectors, skin tones, tags).
   var FRAME_BYTES = '{"v":1,"kind":"file","name":"","type":"","length":18446744073709551615}'.length;
-  // Characters that belong to the one before: marks, joiner, selectors, skin tones, tags.
   var ATTACHES = /^[\p{Mn}\p{Mc}\p{Me}\u200d\ufe00-\ufe0f\u{e0100}-\u{e01ef}\u{1f3fb}-\u{1f3ff}\u{e0020}-\u{e007f}]$/u;
 
   function jsonBytes(s) {
@@ -163,36 +161,28 @@
   }
 
   function regional(c) {
-    var o = c.codePointAt(0);
-    return o >= 0x1f1e6 && o <= 0x1f1ff;
+    return /^[\u{1f1e6}-\u{1f1ff}]$/u.test(c);
   }
 
-  // The largest cut at or before k (in code points) that splits no character as a reader sees it.
-  function boundary(cps, k) {
+  // The longest start of cps (code points) within both limits, cut between whole characters.
+  function prefix(cps, maxChars, maxBytes) {
+    var k = 0;
+    for (var used = 0; k < cps.length && k < maxChars; k++) {
+      used += jsonBytes(cps[k]);
+      if (used > maxBytes) break;
+    }
     while (k > 0 && k < cps.length) {
       if (ATTACHES.test(cps[k]) || cps[k - 1] === "\u200d") {
         k -= 1;
-      } else if (regional(cps[k]) && regional(cps[k - 1])) {
-        var run = 0; // regional indicators pair up into flags from the start of their run
-        while (run < k && regional(cps[k - 1 - run])) run += 1;
-        if (run % 2 === 0) break;
-        k -= 1;
-      } else {
-        break;
+        continue;
       }
+      if (!regional(cps[k]) || !regional(cps[k - 1])) break;
+      var run = 0; // regional indicators pair up into flags from the start of their run
+      while (run < k && regional(cps[k - 1 - run])) run += 1;
+      if (run % 2 === 0) break;
+      k -= 1;
     }
-    return Math.max(k, 0);
-  }
-
-  function prefix(cps, maxChars, maxBytes) {
-    var k = 0;
-    var used = 0;
-    while (k < cps.length && k < maxChars) {
-      used += jsonBytes(cps[k]);
-      if (used > maxBytes) break;
-      k += 1;
-    }
-    return cps.slice(0, boundary(cps, k));
+    return cps.slice(0, k);
   }
 
   // A file's meta, its name and type shortened so that the meta always fits.
@@ -200,18 +190,11 @@
     var n = Array.from(checkString(name, "name"));
     var t = prefix(Array.from(checkString(type, "type")), MAX_TYPE_CHARS, MAX_META_BYTES).join("");
     var budget = MAX_META_BYTES - FRAME_BYTES - jsonBytes(t);
-    if (n.length <= MAX_NAME_CHARS && jsonBytes(n.join("")) <= budget) {
-      return { kind: "file", name: n.join(""), type: t };
-    }
+    if (n.length <= MAX_NAME_CHARS && jsonBytes(n.join("")) <= budget) return { kind: "file", name: n.join(""), type: t };
     var dot = n.lastIndexOf(".");
-    var stem = n;
-    var ext = [];
-    if (dot > 0 && n.length - dot <= MAX_EXTENSION_CHARS) {
-      stem = n.slice(0, dot);
-      ext = n.slice(dot);
-    }
-    var tail = ELLIPSIS + ext.join("");
-    var kept = prefix(stem, MAX_NAME_CHARS - 1 - ext.length, budget - jsonBytes(tail));
+    var ext = dot > 0 && n.length - dot <= 16 ? n.slice(dot) : [];
+    var tail = "\u2026" + ext.join("");
+    var kept = prefix(n.slice(0, n.length - ext.length), MAX_NAME_CHARS - 1 - ext.length, budget - jsonBytes(tail));
     return { kind: "file", name: kept.join("") + tail, type: t };
   }
 
