@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tipline import __version__
 from tipline.config import ConfigError, Settings, load_settings
+from tipline.torcontrol import DEFAULT_SOCKET as DEFAULT_CONTROL_SOCKET
 
 
 class CliError(Exception):
@@ -197,52 +198,31 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_onion(args: argparse.Namespace) -> int:
-    from tipline.onion import (
-        DEFAULT_HS_DIR,
-        PLACEHOLDER,
-        ClientAuth,
-        OnionError,
-        onion_from_hs_dir,
-        onion_label,
-    )
+    from tipline.onion import DEFAULT_HS_DIR, OnionError
+    from tipline.onion_cli import client_auth, onion_reload
+    from tipline.torcontrol import TorControlError
 
-    try:
-        if args.onion_address:
-            onion = onion_label(args.onion_address)
-        else:
-            onion = onion_from_hs_dir(args.hs_dir or DEFAULT_HS_DIR)
-            if onion is None and args.hs_dir:
-                raise OnionError(f"Cannot read an onion address from {args.hs_dir / 'hostname'}.")
-        auth = ClientAuth.generate(args.name, onion)
-        written = auth.write(args.out) if args.out else None
-    except OnionError as e:
-        raise CliError(str(e)) from None
     hs = args.hs_dir or DEFAULT_HS_DIR
-    print(f"Client authorization for {auth.name} on the journalist onion service.\n")
-    print(f"Server side: this line goes in {hs}/authorized_clients/{auth.name}.auth")
-    print("(owner debian-tor, mode 0600), then: systemctl reload tor")
-    print(auth.server_line)
-    print(f"\nClient side, for {auth.name} only (a secret: hand it over privately).")
-    print("In Tor Browser, paste this key when the journalist address asks for one:")
-    print(auth.private_b32)
-    print(f"or, for a tor client, save this line as {auth.name}.auth_private in its ClientOnionAuthDir:")
-    print(auth.client_line)
-    if written:
-        print(f"\nWrote {written[0]} and {written[1]} (mode 0600).")
-    if onion is None:
-        print(
-            f"\nThe journalist service's address is not known here: replace {PLACEHOLDER} with the "
-            f"contents of {hs}/hostname without .onion (or pass --onion-address / --hs-dir).",
-            file=sys.stderr,
-        )
-    return 0
+    try:
+        if args.onion_command == "reload":
+            return onion_reload(hs, args.control_socket)
+        return client_auth(args, hs)
+    except (OnionError, TorControlError) as e:
+        raise CliError(str(e)) from None
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from tipline.doctor import PROBLEM, run_checks
 
     findings = run_checks(
-        args.data_dir, config=args.config, torrc=args.torrc, gunicorn_conf=args.gunicorn_conf, user=args.user
+        args.data_dir,
+        config=args.config,
+        torrc=args.torrc,
+        gunicorn_conf=args.gunicorn_conf,
+        units=args.units,
+        source_user=args.source_user,
+        journalist_user=args.journalist_user,
+        group=args.group,
     )
     for f in findings:
         print(f)
@@ -328,16 +308,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     o = sub.add_parser("onion", help="Tor onion service helpers")
     osub = o.add_subparsers(dest="onion_command", required=True)
+    hs_help = (
+        "the journalist service's HiddenServiceDir, to read its hostname "
+        "(default /var/lib/tor/tipline-journalist)"
+    )
+    sock_help = "tor's ControlSocket (default /run/tor/control, as in deploy/torrc)"
     oc = osub.add_parser("client-auth", help="make a journalist's client authorization key pair")
     oc.add_argument("name", help="the journalist's name (the .auth file's name)")
     oc.add_argument("--out", type=Path, help="also write NAME.auth and NAME.auth_private into this folder")
     oc.add_argument("--onion-address", help="the journalist service's .onion address")
+    oc.add_argument("--hs-dir", type=Path, help=hs_help)
     oc.add_argument(
-        "--hs-dir",
-        type=Path,
-        help="the journalist service's HiddenServiceDir, to read its hostname "
-        "(default /var/lib/tor/tipline-journalist)",
+        "--install",
+        action="store_true",
+        help="write HS_DIR/authorized_clients/NAME.auth, reload tor over its control socket, "
+        "and confirm that tor now serves the service with this key (as root)",
     )
+    oc.add_argument("--control-socket", type=Path, default=DEFAULT_CONTROL_SOCKET, help=sock_help)
+    orl = osub.add_parser(
+        "reload", help="reload tor over its control socket and say whether it enforces client authorization"
+    )
+    orl.add_argument("--hs-dir", type=Path, help=hs_help)
+    orl.add_argument("--control-socket", type=Path, default=DEFAULT_CONTROL_SOCKET, help=sock_help)
     o.set_defaults(func=cmd_onion)
 
     dr = with_data_dir(sub.add_parser("doctor", help="check a deployment and say what to fix"))
@@ -345,7 +337,18 @@ def build_parser() -> argparse.ArgumentParser:
     dr.add_argument(
         "--gunicorn-conf", type=Path, help="also check this gunicorn config (deploy/gunicorn.conf.py)"
     )
-    dr.add_argument("--user", help="the user that should own the data folder (default: whoever runs this)")
+    dr.add_argument(
+        "--units",
+        type=Path,
+        help="also check the installed systemd units in this folder (/etc/systemd/system)",
+    )
+    dr.add_argument("--source-user", default="tipline-source", help="the source app's user (tipline-source)")
+    dr.add_argument(
+        "--journalist-user",
+        default="tipline-journalist",
+        help="the journalist app's user (tipline-journalist)",
+    )
+    dr.add_argument("--group", default="tipline", help="the group both users are in (tipline)")
     dr.set_defaults(func=cmd_doctor)
 
     d = sub.add_parser("demo", help="run a demo tip line on this machine")

@@ -3,28 +3,31 @@
 Each check returns a list of findings. A problem makes `tipline doctor` exit
 1; a warning is printed but does not. What is checked:
 
-- the data folder, keys/, store/ (and their sub-folders), the database and
-  csrf.secret: owned by the service user, no access for group or others;
+- the data folder's layout, which keeps the source app from the journalists'
+  secrets (tipline.doctor_layout): owners and modes, each app's private
+  folder closed to the other app's user, accounts database apart from the
+  submissions database, and (--units) the units' User= and InaccessiblePaths=;
 - at least one active recipient key, and every key file readable;
 - no private key anywhere in the data folder (a *.key file, or a file
   containing "tipline-sec1-");
-- at least one journalist account, each with a TOTP secret;
+- at least one journalist account in the accounts database, each with a TOTP
+  secret, and none left in the submissions database from before the separation;
 - settings: they load, bind is loopback or a unix socket, onion_address set;
 - a gunicorn config (--gunicorn-conf): no access log, no debug logging,
   loopback bind;
 - a torrc (--torrc): onion services forward to loopback only, each has
   HiddenServicePoWDefensesEnabled 1, SocksPort 0, SafeLogging 1 (or unset),
   no single-hop mode, and the journalist service (the HiddenServiceDir whose
-  name contains "journalist") has client authorization files.
+  name contains "journalist") has client authorization files, and the
+  running tor, asked over the torrc's ControlSocket, really enforces client
+  authorization on it (tipline.doctor_tor).
 """
 
 from __future__ import annotations
 
 import glob
 import os
-import pwd
 import runpy
-import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,78 +72,16 @@ def bind_finding(bind: str, where: str) -> Finding | None:
     )
 
 
-# -- files and folders ----------------------------------------------------------------
+# -- keys -----------------------------------------------------------------------------
 
 
-def _owner(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
-def _private(path: Path, uid: int, *, mask: int = 0o077) -> list[Finding]:
-    """PATH exists: owned by UID, a real file or folder, and none of the MASK mode bits set."""
-    st = path.lstat()
-    if stat.S_ISLNK(st.st_mode):
-        return [
-            problem(f"{path} is a symbolic link; make it a real {'folder' if path.is_dir() else 'file'}.")
-        ]
-    out = []
-    is_dir = stat.S_ISDIR(st.st_mode)
-    if st.st_uid != uid:
-        out.append(
-            problem(
-                f"{path} is owned by {_owner(st.st_uid)}, not {_owner(uid)} (the service user). "
-                f"Fix: chown {'-R ' if is_dir else ''}{_owner(uid)} {path}"
-            )
-        )
-    mode = stat.S_IMODE(st.st_mode)
-    if mode & mask:
-        want = (0o700 if is_dir else 0o600) if mask == 0o077 else mode & ~mask
-        out.append(
-            problem(
-                f"{path} is mode {mode:04o}: group or others can "
-                f"{'read or enter it' if mask == 0o077 else 'change it'}. Fix: chmod {want:o} {path}"
-            )
-        )
-    return out
-
-
-def check_data_dir(settings: Settings, uid: int) -> list[Finding]:
-    d = settings.data_dir
-    if not d.is_dir():
-        return [
-            problem(
-                f"The data folder {d} does not exist. Fix: install -d -m 700 -o {_owner(uid)} {d}, "
-                "then add a key and a journalist."
-            )
-        ]
-    out = _private(d, uid)
-    for sub in ("keys", "keys/retired", "store", "store/pending", "store/submissions"):
-        if (d / sub).exists() or (d / sub).is_symlink():
-            out += _private(d / sub, uid)
-    files = [d / "csrf.secret"]
-    db = _sqlite_path(settings)
-    if db is not None:
-        files += [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
-    for f in files:
-        if f.exists():
-            out += _private(f, uid)
-    toml = d / "tipline.toml"
-    if toml.exists():
-        out += _private(toml, uid, mask=0o022)
-    return out
-
-
-def check_keys(settings: Settings, uid: int) -> list[Finding]:
+def check_keys(settings: Settings) -> list[Finding]:
     out: list[Finding] = []
     active = 0
     for folder in (settings.keys_dir, settings.keys_dir / "retired"):
         if not folder.is_dir():
             continue
         for p in sorted(folder.glob("*.pub")):
-            out += _private(p, uid, mask=0o022)
             try:
                 PublicKey.from_text(p.read_text("utf-8"))
             except Exception as e:  # OSError, UnicodeDecodeError, KeyFileError: all mean the same here
@@ -178,7 +119,8 @@ def check_no_secret_keys(data_dir: Path) -> list[Finding]:
     marker = SECRET_PREFIX.encode()
     for path, limit in _scan_files(data_dir):
         why = None
-        if path.name.lower().endswith(".key"):
+        # journalist/totp.key is the journalist app's key for TOTP secrets at rest, not a private key.
+        if path.name.lower().endswith(".key") and path != data_dir / "journalist" / "totp.key":
             why = "a .key file"
         elif not path.is_symlink() and path.is_file():
             try:
@@ -200,45 +142,94 @@ def check_no_secret_keys(data_dir: Path) -> list[Finding]:
 # -- database -------------------------------------------------------------------------
 
 
-def _sqlite_path(settings: Settings) -> Path | None:
+def _sqlite_path(url: str) -> Path | None:
     from sqlalchemy.engine import make_url
 
-    url = make_url(settings.db_url)
-    if not url.drivername.startswith("sqlite") or not url.database or url.database == ":memory:":
+    u = make_url(url)
+    if not u.drivername.startswith("sqlite") or not u.database or u.database == ":memory:":
         return None
-    return Path(url.database)
+    return Path(u.database)
 
 
-def check_journalists(settings: Settings) -> list[Finding]:
+def _closed_wal(db: Path) -> bool:
+    """A database file in WAL mode (header bytes 18-19 are 2) with no -wal file beside it."""
+    try:
+        with open(db, "rb") as f:
+            head = f.read(20)
+    except OSError:
+        return False
+    return head[18:20] == b"\x02\x02" and not db.with_name(db.name + "-wal").exists()
+
+
+def _journalist_rows(url: str) -> list[tuple[str, str]] | None:
+    """(name, TOTP secret) of each journalist in the database at URL; None if it has no such table.
+
+    Read only, and no new files: a -wal or -shm made by whoever runs the doctor (root)
+    would lock the service out. A rollback-journal database (what Tipline now makes)
+    opens read-only as it is, taking SQLite's locks, so a write in progress is not
+    misread; only a database still in WAL mode whose -wal is gone (no process has it
+    open, the main file is complete) needs immutable=1 to open without making a -shm."""
     from sqlalchemy import create_engine, inspect, text
 
-    add = f"Fix: tipline journalist add NAME --data-dir {settings.data_dir}"
-    db = _sqlite_path(settings)
+    db = _sqlite_path(url)
     if db is not None:
-        if not db.exists():
-            return [problem(f"No database at {db}, so no journalist account. {add}")]
-        # Read only, and no new files: a -wal or -shm made by root would lock the service out.
-        # With no -wal file, no process has the database open and the main file is complete.
-        wal = db.with_name(db.name + "-wal").exists()
-        engine = create_engine(f"sqlite:///file:{db}?mode=ro{'' if wal else '&immutable=1'}&uri=true")
+        immutable = "&immutable=1" if _closed_wal(db) else ""
+        engine = create_engine(f"sqlite:///file:{db}?mode=ro{immutable}&uri=true")
     else:
-        engine = create_engine(settings.db_url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True)
     try:
         with engine.connect() as c:
             if not inspect(c).has_table("journalists"):
-                return [problem(f"No journalist account yet. {add}")]
-            rows = c.execute(text("SELECT name, totp_secret FROM journalists ORDER BY name")).all()
-    except Exception as e:  # any driver error: report it, do not crash the doctor
-        return [problem(f"Cannot read the database ({type(e).__name__}: {getattr(e, 'orig', e)}).")]
+                return None
+            columns = {col["name"] for col in inspect(c).get_columns("journalists")}
+            # A table without the column (another schema) still counts its accounts.
+            query = (
+                "SELECT name, totp_secret FROM journalists ORDER BY name"
+                if "totp_secret" in columns
+                else "SELECT name, name FROM journalists ORDER BY name"
+            )
+            return [tuple(r) for r in c.execute(text(query))]
     finally:
         engine.dispose()
-    if not rows:
-        return [problem(f"No journalist account yet. {add}")]
-    return [
+
+
+def check_journalists(settings: Settings) -> list[Finding]:
+    from tipline.doctor_layout import accounts_url
+
+    add = f"Fix: tipline journalist add NAME --data-dir {settings.data_dir}"
+    url = accounts_url(settings)
+    out: list[Finding] = []
+    db = _sqlite_path(url)
+    try:
+        if db is not None and not db.exists():
+            rows = None
+            out.append(problem(f"No accounts database at {db}, so no journalist account. {add}"))
+        else:
+            rows = _journalist_rows(url)
+        submissions = settings.db_url
+        old = None
+        sdb = _sqlite_path(submissions)
+        if sdb is None or sdb.exists():
+            old = _journalist_rows(submissions) if submissions != url else None
+    except Exception as e:  # any driver error: report it, do not crash the doctor
+        return [problem(f"Cannot read the database ({type(e).__name__}: {getattr(e, 'orig', e)}).")]
+    if old:
+        out.append(
+            problem(
+                f"The submissions database still holds {len(old)} journalist account(s) from before the "
+                "apps were separated, where the source app can read them. Re-add each journalist "
+                f"(tipline journalist add NAME, into the accounts database), then drop the old tables "
+                "(DROP TABLE journalist_sessions; DROP TABLE journalists;). See docs/install.md."
+            )
+        )
+    if (rows is None and not out) or (rows is not None and not rows):
+        out.append(problem(f"No journalist account yet. {add}"))
+    out += [
         problem(f"Journalist {name} has no TOTP secret. Fix: tipline journalist reset-totp {name}")
-        for name, secret in rows
+        for name, secret in rows or []
         if not (secret or "").strip()
     ]
+    return out
 
 
 # -- settings and gunicorn ------------------------------------------------------------
@@ -376,7 +367,7 @@ def _services(lines: list[TorLine]) -> tuple[list[OnionService], list[Finding]]:
 
 def _client_auth(service: OnionService) -> list[Finding]:
     folder = Path(service.directory) / "authorized_clients"
-    add = "Add one file per journalist: tipline onion client-auth NAME (see docs/install.md)."
+    add = "Add one per journalist: tipline onion client-auth NAME --install (see docs/install.md)."
     try:
         names = sorted(p for p in folder.iterdir() if p.name.endswith(".auth"))
     except FileNotFoundError:
@@ -450,6 +441,9 @@ def check_torrc(path: Path) -> list[Finding]:
         )
     for s in journalist:
         out += _client_auth(s)
+    from tipline.doctor_tor import check_running_tor  # it imports this module
+
+    out += check_running_tor(lines, [Path(s.directory) for s in journalist], path)
     socks = [ln for ln in lines if ln.keyword == "socksport"]
     if not socks:
         out.append(
@@ -489,15 +483,15 @@ def run_checks(
     config: Path | None = None,
     torrc: Path | None = None,
     gunicorn_conf: Path | None = None,
-    user: str | None = None,
+    units: Path | None = None,
+    source_user: str = "tipline-source",
+    journalist_user: str = "tipline-journalist",
+    group: str = "tipline",
 ) -> list[Finding]:
-    if user is not None:
-        try:
-            uid = pwd.getpwnam(user).pw_uid
-        except KeyError:
-            return [problem(f"There is no user {user!r} on this machine (useradd --system {user}).")]
-    else:
-        uid = os.geteuid()
+    from tipline.doctor_layout import People, check_databases, check_layout, check_units
+
+    people = People.look_up(source_user, journalist_user, group)
+    missing = people if isinstance(people, list) else []  # then the layout cannot be judged
     try:
         settings = load_settings(data_dir, config_file=config)
         has_dir = settings.data_dir.is_dir()
@@ -505,19 +499,23 @@ def run_checks(
         return [problem(f"The settings do not load: {e}")]
     except OSError as e:
         return [_unreadable(e)]
-    checks: list[tuple[Callable[..., list[Finding]], tuple]] = [(check_data_dir, (settings, uid))]
+    checks: list[tuple[Callable[..., list[Finding]], tuple]] = [(check_databases, (settings,))]
+    if not missing:
+        checks.insert(0, (check_layout, (settings, people)))
     if has_dir:
         checks += [
-            (check_keys, (settings, uid)),
+            (check_keys, (settings,)),
             (check_no_secret_keys, (settings.data_dir,)),
             (check_journalists, (settings,)),
         ]
     checks.append((check_settings, (settings,)))
+    if units is not None and not missing:
+        checks.append((check_units, (units, people, settings.data_dir)))
     if gunicorn_conf is not None:
         checks.append((check_gunicorn_conf, (gunicorn_conf, settings.data_dir)))
     if torrc is not None:
         checks.append((check_torrc, (torrc,)))
-    out: list[Finding] = []
+    out: list[Finding] = list(missing)
     for check, args in checks:
         try:
             out += check(*args)
@@ -528,6 +526,6 @@ def run_checks(
 
 def _unreadable(e: OSError) -> Finding:
     return problem(
-        f"Cannot check {e.filename or 'the data folder'} ({e.strerror}). Run tipline doctor as the "
-        "service user (sudo -u tipline ...), or as root with --user tipline."
+        f"Cannot check {e.filename or 'the data folder'} ({e.strerror}). Run tipline doctor as root: "
+        "it reads both apps' private folders, and changes nothing."
     )

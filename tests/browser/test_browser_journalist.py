@@ -11,8 +11,8 @@ from pathlib import Path
 import pyotp
 import pytest
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _unavailable
-from tests.conftest import decrypt_with, run_tipline
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import decrypt_with, run_tipline, unavailable
 from tests.web.server import Server, free_port, make_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,7 +110,7 @@ def test_journalist_flow_in_chromium(newsroom, browser, keydir, tmp_path):
 
 def test_journalist_pages_pass_axe(newsroom, browser):
     if not AXE.is_file():
-        _unavailable(f"{AXE} is missing (run `npm ci`)")
+        unavailable(f"{AXE} is missing (run `npm ci`)")
     source, journalist, totp = newsroom
     token = source.csrf_token()
     assert source.post_form([("csrf_token", token), ("message", "axe")]).status == 303

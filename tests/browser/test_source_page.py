@@ -22,8 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, FALLBACK_NOISE, MODES, _unavailable
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, FALLBACK_NOISE, MODES
 from tests.conftest import export_and_decrypt as export_bundle_and_decrypt
+from tests.conftest import unavailable
 from tests.web.server import Server, make_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -272,7 +273,7 @@ AXE_RUN = """async () => {
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_accessibility_axe(open_tab, site, scheme):
     if not AXE.is_file():
-        _unavailable(f"{AXE} is missing (run `npm ci`)")
+        unavailable(f"{AXE} is missing (run `npm ci`)")
     axe = AXE.read_text("utf-8")
     # bypass_csp only here: the page's CSP rightly refuses the injected axe script.
     tab = open_tab("wasm", site, record_bodies=False, bypass_csp=True, color_scheme=scheme)

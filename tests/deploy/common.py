@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
+from tests.conftest import unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -24,6 +24,7 @@ TORRC_SOURCE_DIR = "/var/lib/tor/tipline-source"
 TORRC_JOURNALIST_DIR = "/var/lib/tor/tipline-journalist"
 TORRC_SOURCE_TARGET = "127.0.0.1:8080"
 TORRC_JOURNALIST_TARGET = "127.0.0.1:8081"
+TORRC_RUN_DIR = "/run/tor"  # ControlSocket and CookieAuthFile
 
 
 def need_tool(name: str, how: str) -> str:
@@ -31,19 +32,18 @@ def need_tool(name: str, how: str) -> str:
     path = shutil.which(name)
     if path:
         return path
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{name} is missing in CI: .ci/run should install it ({how}).")
-    pytest.skip(f"{name} is not installed ({how}).")
+    unavailable(f"{name} is not installed ({how}; in CI, .ci/run installs it)")
 
 
 def render_torrc(
     base: Path, source_port: int = 18080, journalist_port: int = 18081
 ) -> tuple[Path, Path, Path]:
-    """deploy/torrc for this machine: onion service folders under BASE (mode 0700), other ports.
+    """deploy/torrc for this machine: onion service folders under BASE (mode 0700), other ports,
+    the control socket in BASE/run (control_socket(BASE)).
 
     Returns (torrc, source_dir, journalist_dir)."""
-    src, jour = base / "hs-source", base / "hs-journalist"
-    for d in (src, jour):
+    src, jour, run = base / "hs-source", base / "hs-journalist", base / "run"
+    for d in (src, jour, run):
         d.mkdir(mode=0o700, parents=True, exist_ok=True)
     text = (DEPLOY / "torrc").read_text()
     for old, new in (
@@ -51,11 +51,17 @@ def render_torrc(
         (TORRC_JOURNALIST_DIR, str(jour)),
         (TORRC_SOURCE_TARGET, f"127.0.0.1:{source_port}"),
         (TORRC_JOURNALIST_TARGET, f"127.0.0.1:{journalist_port}"),
+        (TORRC_RUN_DIR, str(run)),
     ):
         text = text.replace(old, new)
     out = base / "torrc"
     out.write_text(text)
     return out, src, jour
+
+
+def control_socket(base: Path) -> Path:
+    """Where render_torrc(BASE)'s tor listens for its controller."""
+    return base / "run" / "control"
 
 
 def tor_cmd(tor: str, torrc: Path, data: Path, *extra: str) -> list[str]:

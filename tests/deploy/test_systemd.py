@@ -10,9 +10,14 @@ needs no running systemd (it is in Debian's systemd package).
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
+import sys
+import time
 
 import pytest
+
+from tests.conftest import unavailable
 
 from .common import DEPLOY, VENV_BIN, need_tool
 
@@ -83,17 +88,27 @@ def test_exposure_is_low(analyze, tmp_path, name):
     )
     m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", r.stdout + r.stderr)
     if m is None:
-        pytest.skip(f"this systemd-analyze cannot score unit files offline: {r.stderr.strip()[:200]}")
+        unavailable(f"this systemd-analyze cannot score unit files offline: {r.stderr.strip()[:200]}")
     assert float(m.group(1)) <= 2.0, r.stdout
+
+
+# Each service: its user, and the private folder it must not see (docs/install.md's layout).
+USERS = {
+    "tipline-source.service": ("tipline-source", "/var/lib/tipline/journalist"),
+    "tipline-journalist.service": ("tipline-journalist", "/var/lib/tipline/source"),
+    "tipline-purge.service": ("tipline-journalist", "/var/lib/tipline/source"),
+}
 
 
 @pytest.mark.parametrize("name", [u for u in UNITS if u.endswith(".service")])
 def test_hardening(name):
     s = settings(name)
     one = {k: v[-1] for k, v in s.items()}
-    assert one["User"] == "tipline" and one["Group"] == "tipline"
+    user, hidden = USERS[name]
+    assert one["User"] == user and one["Group"] == "tipline"
     assert one["ProtectSystem"] == "strict"
     assert s["ReadWritePaths"] == ["/var/lib/tipline"]
+    assert s["InaccessiblePaths"] == [hidden]
     for key in ("PrivateTmp", "NoNewPrivileges", "ProtectHome", "PrivateDevices", "MemoryDenyWriteExecute"):
         assert one[key] == "yes", key
     for key in ("ProtectKernelTunables", "ProtectKernelModules", "ProtectKernelLogs", "ProtectControlGroups"):
@@ -102,7 +117,15 @@ def test_hardening(name):
     assert one["RestrictAddressFamilies"] == "AF_UNIX AF_INET AF_INET6"
     assert (one["IPAddressDeny"], one["IPAddressAllow"]) == ("any", "localhost")
     assert s["SystemCallFilter"][0] == "@system-service"
-    assert (one["UMask"], one["LimitCORE"]) == ("0077", "0")
+    assert (one["UMask"], one["LimitCORE"]) == ("0007", "0")
+
+
+def test_apps_run_as_two_users():
+    """Code execution in the source app must not reach the journalist app's secrets."""
+    source, journalist = (settings(f"tipline-{a}.service") for a in ("source", "journalist"))
+    assert source["User"] != journalist["User"]
+    assert source["InaccessiblePaths"] == ["/var/lib/tipline/journalist"]
+    assert journalist["InaccessiblePaths"] == ["/var/lib/tipline/source"]
 
 
 def test_apps_match_torrc():
@@ -131,3 +154,50 @@ def test_purge_timer():
     ]
     t = settings("tipline-purge.timer")
     assert t["OnCalendar"] == ["daily"] and t["Persistent"] == ["true"]
+
+
+@pytest.mark.parametrize("name", ["tipline-source.service", "tipline-journalist.service"])
+def test_reload_works_on_a_minimal_image(name, tmp_path):
+    """ExecReload runs only what every Debian has (an Essential package, not procps' /bin/kill),
+    and really delivers SIGHUP to the main process, with no PATH to find any other kill."""
+    dpkg_query = need_tool("dpkg-query", "a Debian system")
+    (cmd,) = settings(name)["ExecReload"]
+    argv = shlex.split(cmd)
+    owner = subprocess.run([dpkg_query, "-S", argv[0]], capture_output=True, text=True, timeout=60)
+    package = owner.stdout.strip().splitlines()[-1].split(":")[0]
+    essential = subprocess.run(
+        [dpkg_query, "-W", "-f=${Essential}", package], capture_output=True, text=True, timeout=60
+    ).stdout
+    assert essential == "yes", f"{argv[0]} is in {package}, which a minimal image may lack"
+
+    got = tmp_path / "got-sighup"
+    ready = tmp_path / "ready"
+    main = subprocess.Popen(
+        [sys.executable, "-c", SIGHUP_CATCHER, str(got), str(ready)], start_new_session=True
+    )
+    try:
+        while not ready.exists():
+            assert main.poll() is None
+            time.sleep(0.05)
+        # systemd replaces a word "$MAINPID" itself, and puts MAINPID in the reload's environment.
+        argv = [str(main.pid) if a in ("$MAINPID", "${MAINPID}") else a for a in argv]
+        r = subprocess.run(argv, env={"MAINPID": str(main.pid)}, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert main.wait(30) == 0 and got.read_text() == "HUP"
+    finally:
+        if main.poll() is None:
+            main.kill()
+            main.wait()
+
+
+SIGHUP_CATCHER = """
+import signal, sys, time
+from pathlib import Path
+def hup(*_):
+    Path(sys.argv[1]).write_text("HUP")
+    sys.exit(0)
+signal.signal(signal.SIGHUP, hup)
+Path(sys.argv[2]).write_text("")
+time.sleep(60)
+sys.exit(1)
+"""

@@ -12,6 +12,7 @@ from .common import (
     DEPLOY,
     TORRC_JOURNALIST_DIR,
     TORRC_JOURNALIST_TARGET,
+    TORRC_RUN_DIR,
     TORRC_SOURCE_DIR,
     TORRC_SOURCE_TARGET,
     need_tool,
@@ -42,15 +43,16 @@ def test_substitution_rule_holds():
     lines = options((DEPLOY / "torrc").read_text())
     for s in (TORRC_SOURCE_DIR, TORRC_JOURNALIST_DIR, TORRC_SOURCE_TARGET, TORRC_JOURNALIST_TARGET):
         assert len([ln for ln in lines if s in ln]) == 1, s
+    assert [ln.split()[0] for ln in lines if TORRC_RUN_DIR in ln] == ["ControlSocket", "CookieAuthFile"]
     # Nothing else names a path or a local address that a rendering would miss.
     others = [ln for ln in lines if re.search(r"/|127\.0\.0\.1|localhost", ln)]
-    assert len(others) == 4, others
+    assert len(others) == 6, others
 
 
 def test_rendered_torrc_is_valid(tor, tmp_path):
     torrc, _, _ = render_torrc(tmp_path)
     text = torrc.read_text()
-    assert not [ln for ln in options(text) if re.search(r"/var/lib/tor|:808[01]\b", ln)]
+    assert not [ln for ln in options(text) if re.search(r"/var/lib/tor|/run/tor|:808[01]\b", ln)]
     r = verify(tor, torrc, tmp_path / "tor-data")
     assert r.returncode == 0 and "Configuration was valid" in r.stdout, r.stdout + r.stderr
     # The options the threat model relies on are really there, for both services.

@@ -15,6 +15,7 @@ import pyotp
 import pytest
 from sqlalchemy import text
 
+from tests.conftest import unavailable
 from tests.web.conftest import export_and_decrypt  # noqa: F401 (a fixture)
 from tests.web.server import free_port, make_server
 from tipline.store.accounts import Accounts, LoginRefused
@@ -30,9 +31,7 @@ def _as_postgres(cmd: list[str]) -> list[str]:
 def pg_url():
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not bins:
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL is not installed; .ci/run should install it")
-        pytest.skip("PostgreSQL server binaries not installed (apt-get install postgresql)")
+        unavailable("PostgreSQL server binaries are not installed (apt-get install postgresql; .ci/run does)")
     bindir = os.path.dirname(bins[-1])
     # Not under pytest's temp folder: the postgres user cannot enter root's 0700 folders.
     base = Path(tempfile.mkdtemp(prefix="tipline-pg-"))

@@ -19,14 +19,9 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import unavailable
 
 from .harness import NetNamespace, TiplineOnTor, Unavailable, find_tools
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: the Tor tests must run, not skip)", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +30,7 @@ def netns() -> Iterator[NetNamespace]:
     try:
         ns.__enter__()
     except Unavailable as e:
-        _unavailable(f"no private network namespace for the Tor tests: {e}")
+        unavailable(f"no private network namespace for the Tor tests: {e}")
     try:
         yield ns
     finally:
@@ -48,7 +43,7 @@ def tor_site(netns, tmp_path_factory, keydir) -> Iterator[TiplineOnTor]:
     try:
         find_tools()
     except Unavailable as e:
-        _unavailable(str(e))
+        unavailable(str(e))
     site = TiplineOnTor(tmp_path_factory.mktemp("tor"), keydir / "journalist.pub")
     try:
         site.start()
@@ -120,9 +115,9 @@ def browser(tor_site) -> Iterator[BrowserThread]:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        _unavailable("Playwright is not installed (pip install -e '.[test]')")
+        unavailable("Playwright is not installed (pip install -e '.[test]')")
     if not os.access(CHROMIUM, os.X_OK):
-        _unavailable(f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
+        unavailable(f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
     b = BrowserThread(tor_site.client.socks_port)
     try:
         yield b

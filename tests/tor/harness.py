@@ -17,7 +17,10 @@ render_torrc), run by a tor that also reads the testing-network lines from its
 --defaults-torrc; the source app and the journalist app as real `tipline
 serve` processes on the loopback ports the rendered torrc points at; a
 journalist client-authorization key made by `tipline onion client-auth`; and
-two client tors with SOCKS ports, one holding that key and one without it.
+two client tors with SOCKS ports, one holding that key and one without it
+(`add_client` starts more). The service tor's control socket is deploy/torrc's
+ControlSocket, rendered into the service folder (`control_socket`), as
+`tipline onion` and `tipline doctor` use it on a server.
 
 Logs: every tor writes DATA/notice.log (and DATA/stdout.log); `log_paths()`
 lists them with the apps' logs. Each tor is started with
@@ -42,7 +45,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.deploy.common import TORRC_JOURNALIST_TARGET, TORRC_SOURCE_TARGET, render_torrc
+from tests.deploy.common import TORRC_JOURNALIST_TARGET, TORRC_SOURCE_TARGET, control_socket, render_torrc
 from tests.web.server import Server, free_port, make_server
 
 CLONE_NEWNET = 0x40000000
@@ -554,6 +557,8 @@ class TiplineOnTor:
         self.source_onion = self.journalist_onion = ""
         self.client_auth_output = ""
         self.service_defaults = Path()
+        self.journalist_dir = Path()  # the journalist service's HiddenServiceDir
+        self.control_socket = control_socket(base / "service")  # the service tor's, from deploy/torrc
 
     # -- set-up
 
@@ -561,7 +566,7 @@ class TiplineOnTor:
         torrc, src_dir, jour_dir = render_torrc(self.base / "service", source_port, journalist_port)
         text = torrc.read_text()
         options = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-        left = [ln for ln in options if "/var/lib/tor" in ln or TORRC_SOURCE_TARGET in ln]
+        left = [ln for ln in options if "/var/lib/tor" in ln or "/run/tor" in ln or TORRC_SOURCE_TARGET in ln]
         left += [ln for ln in options if TORRC_JOURNALIST_TARGET in ln]
         if left:
             raise RuntimeError(f"deploy/torrc rendering left deployment values: {left}")
@@ -617,6 +622,7 @@ class TiplineOnTor:
         )
         self.journalist.tmp_dir.mkdir()
         torrc, src_dir, jour_dir = self._render(self.source.port, self.journalist.port)
+        self.journalist_dir = jour_dir
         # The testing-network lines go in the service tor's --defaults-torrc; its -f is the rendering.
         self.service = Tor("service", self.base / "service" / "tor-data", torrc)
         self.service.data.mkdir(mode=0o700)
@@ -644,6 +650,16 @@ class TiplineOnTor:
         self._wait_for_page(self.auth_client, self.journalist_onion, "/login", deadline)
         self.timings.journalist_s = time.monotonic() - self.net.launched_at
         return self
+
+    def add_client(self, name: str, auth_dir: Path | None = None) -> Tor:
+        """One more client tor with a SOCKS port (and a ClientOnionAuthDir), started."""
+        lines = [f"ClientOnionAuthDir {auth_dir}"] if auth_dir else []
+        c = self.net.add_tor(name, lines, socks=True)
+        c.start(self.net.tor, self.net.empty)
+        return c
+
+    def wait_for_page(self, client: Tor, onion: str, path: str, timeout: float = 90) -> None:
+        self._wait_for_page(client, onion, path, time.monotonic() + timeout)
 
     def _wait_for_page(self, client: Tor, onion: str, path: str, deadline: float) -> None:
         """Retry GET PATH through CLIENT until 200: the descriptor takes a few seconds to publish."""

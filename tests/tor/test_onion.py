@@ -26,6 +26,7 @@ from tests.deploy.common import (
     DEPLOY,
     TORRC_JOURNALIST_DIR,
     TORRC_JOURNALIST_TARGET,
+    TORRC_RUN_DIR,
     TORRC_SOURCE_DIR,
     TORRC_SOURCE_TARGET,
 )
@@ -71,6 +72,7 @@ def test_service_torrc_is_deploy_torrc_rendered(tor_site):
         .replace(TORRC_JOURNALIST_DIR, str(hs / "hs-journalist"))
         .replace(TORRC_SOURCE_TARGET, f"127.0.0.1:{tor_site.source.port}")
         .replace(TORRC_JOURNALIST_TARGET, f"127.0.0.1:{tor_site.journalist.port}")
+        .replace(TORRC_RUN_DIR, str(hs / "run"))
     )
     assert used == expected
     assert used.count("\nHiddenServicePoWDefensesEnabled 1\n") == 2

@@ -9,6 +9,7 @@ from typing import IO
 
 from tipline.format.bundle import SubmissionEntry, envelope_member, iter_bundle
 
+from .filetimes import open_quietly
 from .submissions import SubmissionInfo, SubmissionStore, current_hour
 
 
@@ -26,7 +27,7 @@ def iter_export(store: SubmissionStore, subs: Iterable[SubmissionInfo]) -> Itera
 
     def open_member(member: str) -> tuple[IO[bytes], int]:
         sid, name = member.split("/")
-        f = open(store.done / sid / name, "rb")  # noqa: SIM115 (iter_bundle closes it)
+        f = os.fdopen(open_quietly(store.done / sid / name), "rb")  # iter_bundle closes it; no atime
         return f, os.fstat(f.fileno()).st_size
 
     return iter_bundle(entries, current_hour()[0], open_member)

@@ -15,6 +15,8 @@ from tipline.format.errors import KeyFileError
 from tipline.format.header import MAX_RECIPIENTS
 from tipline.format.keys import PublicKey
 
+from .filetimes import list_quietly, read_quietly
+
 
 class KeyringError(Exception):
     """A key operation cannot be done; the message says why and what to do."""
@@ -30,12 +32,15 @@ class Keyring:
     folder: Path
 
     def active(self) -> list[PublicKey]:
+        # Read on every page view and tip: quietly, or the keys' atimes would keep the time of the
+        # first visit after each change, to the nanosecond.
         if not self.folder.is_dir():
             return []
         keys = []
-        for p in sorted(self.folder.glob("*.pub")):
+        names = [n for n in list_quietly(self.folder) if n.endswith(".pub") and not n.startswith(".")]
+        for p in sorted(self.folder / n for n in names):
             try:
-                keys.append(PublicKey.from_text(p.read_text("utf-8")))
+                keys.append(PublicKey.from_text(read_quietly(p).decode("utf-8")))
             except (OSError, UnicodeDecodeError, KeyFileError) as e:
                 raise KeyringError(
                     f"The key file {p} is unreadable or damaged ({e}); remove or replace it."

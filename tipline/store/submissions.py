@@ -4,6 +4,9 @@ A submission is written into `store/pending/<id>/`, every envelope fsynced,
 then the folder is renamed to `store/submissions/<id>/` and the row
 committed. Only then is the source told it arrived. Anything pending, or on
 disk without a row, was never acknowledged: `recover()` removes it at start.
+
+After every change the times of what it touched, and of the rest of the data
+folder (read on each tip: keys, secrets, the database), go to the hour.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import calendar
 import contextlib
 import errno
+import logging
 import os
 import secrets
 import shutil
@@ -31,8 +35,11 @@ from tipline.format.keys import PublicKey
 from tipline.format.payload import Metadata
 from tipline.format.stream import EnvelopeWriter, check_length
 
+from .filetimes import to_the_hour, walk
 from .keyring import compact
 from .models import Download, Submission
+
+log = logging.getLogger(__name__)
 
 SealedBy = Literal["browser", "server"]
 # Out of space, over quota, or over a file-size limit: the disk cannot take this tip now.
@@ -208,8 +215,22 @@ class SubmissionStore:
         for d in (root, self.pending, self.done):
             d.mkdir(mode=0o700, parents=True, exist_ok=True)
 
+    def hide_times(self, *submissions: Path) -> None:
+        """Round to the hour the data folder around the store, and these submission folders.
+
+        The other submissions are not touched: each was rounded when it came,
+        and walking thousands of them on every tip would cost more than it
+        protects. The data folder is this store's parent (Settings.store_dir).
+        """
+        try:
+            to_the_hour(walk(self.root.parent, prune=frozenset({self.done})))
+            for folder in submissions:
+                to_the_hour(walk(folder))
+        except OSError as e:  # what was stored stays stored; its times stay finer than the hour
+            log.warning("could not round file times to the hour (%s)", errno.errorcode.get(e.errno, "?"))
+
     def recover(self) -> int:
-        """Remove what was never acknowledged. Call before any worker starts."""
+        """Remove what was never acknowledged, and round every time. Call before any worker starts."""
         removed = 0
         for d in self.pending.iterdir():
             shutil.rmtree(d, ignore_errors=True)
@@ -220,6 +241,7 @@ class SubmissionStore:
             if d.name not in known:
                 shutil.rmtree(d, ignore_errors=True)
                 removed += 1
+        self.hide_times(self.done)  # all of them, once: older versions kept exact times
         return removed
 
     def begin(
@@ -273,6 +295,7 @@ class SubmissionStore:
             shutil.rmtree(self.done / sid, ignore_errors=True)
         if existing:
             fsync_dir(self.done)
+            self.hide_times()
         return len(existing)
 
     def expired(self, older_than_days: int | None, after_download_days: int | None) -> list[str]:
@@ -393,6 +416,7 @@ class Intake:
                 shutil.rmtree(target, ignore_errors=True)
                 raise
             self._closed = True
+            self.store.hide_times(target)
             return self.id
         except OSError as e:
             self.abort()
@@ -410,3 +434,4 @@ class Intake:
         for item in self.items:
             item.discard()
         shutil.rmtree(self.folder, ignore_errors=True)
+        self.store.hide_times()  # the pending folder's mtime moved with this attempt

@@ -1,0 +1,147 @@
+"""What the running tor does with the journalist onion: install a client key, reload, and confirm.
+
+A file in authorized_clients/ proves nothing by itself: tor reads those files
+only at start and on reload, and a reload can fail silently (on a minimal
+image without procps, tor@default's `ExecReload=/bin/kill` fails while
+`systemctl reload tor` exits 0). So everything here asks tor itself, over its
+control socket: SIGNAL RELOAD instead of a signal from systemd, and the
+service's own current descriptor (GETINFO hs/service/desc/id/ADDR, read with
+tipline.hsdesc) as the proof of what tor serves.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tipline.hsdesc import Descriptor, DescriptorError
+from tipline.onion import ClientAuth, OnionError, onion_from_hs_dir
+from tipline.torcontrol import TorControl, TorControlError
+
+CONFIRM_TIMEOUT_S = 60.0
+POLL_S = 0.5
+RELOAD_SETTLE_S = 3.0
+NOT_FOUND = "552"  # tor's reply when it has no descriptor for the address (yet)
+
+
+@dataclass(frozen=True)
+class Served:
+    """How tor serves one onion service right now; descriptor is None if tor has built none yet."""
+
+    label: str
+    descriptor: Descriptor | None
+
+    @property
+    def public(self) -> bool:
+        return self.descriptor is not None and not self.descriptor.needs_client_auth
+
+
+def current(tor: TorControl, label: str) -> Served:
+    """The descriptor tor built for the service LABEL (an address without .onion)."""
+    try:
+        text = tor.getinfo(f"hs/service/desc/id/{label}")
+    except TorControlError as e:
+        if e.code == NOT_FOUND:
+            return Served(label, None)
+        raise
+    try:
+        return Served(label, Descriptor.parse(text, label))
+    except DescriptorError as e:
+        raise OnionError(f"tor's descriptor for {label}.onion cannot be read ({e}).") from None
+
+
+def _label(hs_dir: Path) -> str:
+    label = onion_from_hs_dir(hs_dir)
+    if label is None:
+        raise OnionError(
+            f"Cannot read the service's address from {hs_dir / 'hostname'}: run this as root, "
+            "after tor has started once with deploy/torrc."
+        )
+    return label
+
+
+def _write_auth(hs_dir: Path, auth: ClientAuth) -> Path:
+    """HS_DIR/authorized_clients/NAME.auth, owned like HS_DIR (tor's user), mode 0600, never overwriting."""
+    st = hs_dir.stat()
+    folder = hs_dir / "authorized_clients"
+    if not folder.is_dir():
+        folder.mkdir(mode=0o700)
+        os.chown(folder, st.st_uid, st.st_gid)
+    path = folder / f"{auth.name}.auth"
+    tmp = folder / f".{auth.name}.auth.part"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        raise OnionError(f"{tmp} exists: another client-auth is running, or remove it.") from None
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(auth.server_line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chown(tmp, st.st_uid, st.st_gid)
+        os.link(tmp, path)  # fails if NAME.auth exists: never replace a journalist's key by accident
+    except FileExistsError:
+        raise OnionError(
+            f"{path} already exists. To replace {auth.name}'s key, delete it first "
+            f"(then run tipline onion reload), or choose another name."
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    dfd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+    return path
+
+
+def install(
+    name: str, hs_dir: Path, control_socket: Path, timeout: float = CONFIRM_TIMEOUT_S
+) -> tuple[ClientAuth, Path]:
+    """Make a key pair for NAME, give tor its public half, reload tor, and wait until tor serves it.
+
+    Nothing is written unless tor's control socket answers first. If tor does not
+    confirm in time, the key file stays (tor may load it later) and OnionError says so."""
+    label = _label(hs_dir)
+    auth = ClientAuth.generate(name, label)
+    with TorControl(control_socket) as tor:
+        current(tor, label)  # the service is tor's, and tor answers, before anything is written
+        path = _write_auth(hs_dir, auth)
+        tor.reload()
+        deadline = time.monotonic() + timeout
+        while True:
+            served = current(tor, label)
+            if served.descriptor is not None and served.descriptor.opens_with(auth.private):
+                return auth, path
+            if time.monotonic() > deadline:
+                state = (
+                    "has built no descriptor for it (is it connected to the Tor network?)"
+                    if served.descriptor is None
+                    else "still serves a descriptor this key cannot open"
+                )
+                raise OnionError(
+                    f"Wrote {path}, but after {timeout:.0f} s tor {state}. Check tor's log "
+                    "(journalctl -u tor@default), then run tipline onion reload."
+                )
+            time.sleep(POLL_S)
+
+
+def reload(hs_dir: Path, control_socket: Path) -> Served:
+    """SIGNAL RELOAD, then the journalist service as tor serves it after the reload."""
+    label = _label(hs_dir)
+    with TorControl(control_socket) as tor:
+        before = current(tor, label).descriptor
+        tor.reload()
+        # A reload that changes the authorized clients rebuilds the descriptor (with a new
+        # ephemeral key) at once; one that changes nothing keeps it: wait a moment for either.
+        settle = time.monotonic() + RELOAD_SETTLE_S
+        while True:
+            served = current(tor, label)
+            rebuilt = served.descriptor is not None and (
+                before is None or served.descriptor.ephemeral_key != before.ephemeral_key
+            )
+            if rebuilt or time.monotonic() > settle:
+                return served
+            time.sleep(POLL_S)
