@@ -10,9 +10,11 @@ Every option comes from tipline.server.gunicorn_options(), the same function
 `tipline serve` uses, so the two cannot drift apart. What those options are
 and why:
 
-- worker_class "gthread", 8 threads per worker: a source on Tor may take an
-  hour to upload 500 MB; that holds one thread, not a whole worker, and the
-  worker keeps answering the master's heartbeat meanwhile. Sync workers would
+- worker_class tipline.server.Worker, 8 threads per worker: gunicorn's
+  gthread worker, whose responses carry no Server or Date header (the Date
+  header gives the server's clock away). A source on Tor may take an hour to
+  upload 500 MB; that holds one thread, not a whole worker, and the worker
+  keeps answering the master's heartbeat meanwhile. Sync workers would
   be killed by `timeout` mid-upload; async workers need monkey-patching.
 - timeout 60: worker liveness (heartbeat), not request length, with gthread.
   Request bodies that stall or crawl are cut off by tipline/web/slowbody.py
@@ -24,15 +26,17 @@ and why:
   and few headers.
 - accesslog None: no access log at all, so no address, user agent or time of
   a request is ever written. errorlog "-" (stderr, i.e. the journal) with
-  level info: gunicorn logs client addresses only at debug.
+  level info, through tipline.server.QuietLogger: gunicorn logs a malformed
+  request at WARNING with the client's address and the request's text, and
+  an error escaping the app with its URI and a traceback; QuietLogger writes
+  a fixed line instead, so nothing a client sent reaches the journal.
 - forwarded_allow_ips / proxy_allow_ips "": no X-Forwarded-* header is trusted.
 """
 
 import os
 import sys
 
-from tipline.config import ConfigError, load_settings
-from tipline.doctor import is_loopback_bind
+from tipline.config import ConfigError, load_settings, require_loopback_bind
 from tipline.server import gunicorn_options, limit_malloc_arenas
 
 _app = os.environ.get("TIPLINE_APP", "source")
@@ -40,13 +44,9 @@ if _app not in ("source", "journalist"):
     raise SystemExit(f"tipline: TIPLINE_APP is {_app!r}; use source or journalist.")
 try:
     _settings = load_settings()
+    require_loopback_bind(_settings.bind, "Set TIPLINE_BIND")
 except ConfigError as e:
     raise SystemExit(f"tipline: {e}") from None
-if not is_loopback_bind(_settings.bind):
-    raise SystemExit(
-        f"tipline: refusing to bind to {_settings.bind!r}: Tipline must be reachable only through its "
-        "Tor onion service. Set TIPLINE_BIND to 127.0.0.1:PORT or unix:/path."
-    )
 
 # Files the master and workers create (the SQLite database among them) are private.
 os.umask(0o077)

@@ -40,6 +40,7 @@ def _store(settings: Settings):
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from tipline.config import require_loopback_bind
     from tipline.server import TiplineServer
     from tipline.store.keyring import Keyring
     from tipline.web.app import create_journalist_app, create_source_app
@@ -52,6 +53,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         onion_address=args.onion_address,
         workers=args.workers,
     )
+    try:
+        require_loopback_bind(settings.bind, "Set --bind (or TIPLINE_BIND, or bind in tipline.toml)")
+    except ConfigError as e:
+        raise CliError(str(e), 2) from None
     if not Keyring(settings.keys_dir).active():
         raise CliError(
             f"No recipient key in {settings.keys_dir}, so tips could not be encrypted. "

@@ -6,6 +6,7 @@ One frozen object, built once and passed to the app factories explicitly.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import tomllib
@@ -94,6 +95,36 @@ class Settings:
         if not self.bind.startswith("unix:") and (not sep or not port.isdigit()):
             raise ConfigError(f"bind {self.bind!r} should look like 127.0.0.1:8080 or unix:/path/to.sock.")
         return self
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost and any loopback IP address, with or without [brackets]."""
+    host = host.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_loopback_bind(bind: str) -> bool:
+    """True for 'unix:/path', '127.x.y.z:PORT', '[::1]:PORT' and 'localhost:PORT'."""
+    if bind.startswith("unix:"):
+        return len(bind) > len("unix:")
+    host, sep, port = bind.rpartition(":")
+    return bool(sep) and port.isdigit() and is_loopback_host(host)
+
+
+def require_loopback_bind(bind: str, how: str) -> None:
+    """Refuse a bind that anything but the local tor could reach; `how` says where to fix it."""
+    if not is_loopback_bind(bind):
+        raise ConfigError(
+            f"refusing to bind to {bind!r}: Tipline must be reachable only through its Tor onion "
+            f"service. {how} to 127.0.0.1:PORT or unix:/path."
+        )
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name not in ("data_dir", "extra")}

@@ -26,14 +26,13 @@ Each check returns a list of findings. A problem makes `tipline doctor` exit
 from __future__ import annotations
 
 import glob
-import ipaddress
 import os
 import runpy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tipline.config import ConfigError, Settings, load_settings
+from tipline.config import ConfigError, Settings, is_loopback_bind, is_loopback_host, load_settings
 from tipline.format.keys import SECRET_PREFIX, PublicKey
 from tipline.onion import AUTH_LINE
 
@@ -62,26 +61,6 @@ def warning(text: str) -> Finding:
 
 
 # -- binds ----------------------------------------------------------------------------
-
-
-def _loopback_host(host: str) -> bool:
-    host = host.strip()
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def is_loopback_bind(bind: str) -> bool:
-    """True for 'unix:/path', '127.x.y.z:PORT', '[::1]:PORT' and 'localhost:PORT'."""
-    if bind.startswith("unix:"):
-        return len(bind) > len("unix:")
-    host, sep, port = bind.rpartition(":")
-    return bool(sep) and port.isdigit() and _loopback_host(host)
 
 
 def bind_finding(bind: str, where: str) -> Finding | None:
@@ -364,7 +343,7 @@ def _port_target_ok(value: str) -> bool:
     if target.startswith("unix:") or target.isdigit():
         return True  # a bare port means 127.0.0.1:PORT
     host, sep, port = target.rpartition(":")
-    return bool(sep) and port.isdigit() and _loopback_host(host)
+    return bool(sep) and port.isdigit() and is_loopback_host(host)
 
 
 def _services(lines: list[TorLine]) -> tuple[list[OnionService], list[Finding]]:

@@ -2,17 +2,23 @@
 
 gthread workers: a slow Tor client uploading for an hour holds one thread,
 not a whole worker, and the worker keeps answering its heartbeat. There is
-no access log at all, so no address or user agent is ever written.
+no access log at all, so no address or user agent is ever written, and the
+error log never quotes a request (QuietLogger). Responses carry neither
+gunicorn's Server header nor a Date header (Worker).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
+from gunicorn.http import wsgi as gunicorn_wsgi
+from gunicorn.workers.gthread import ThreadWorker
 
 from tipline.config import Settings
 
@@ -21,7 +27,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
     return {
         "bind": [settings.bind],
         "workers": settings.workers,
-        "worker_class": "gthread",
+        "worker_class": "tipline.server.Worker",
         "threads": 8,
         # Worker liveness, not request length: gthread workers heartbeat
         # while a thread waits on a slow upload.
@@ -30,6 +36,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "keepalive": 5,
         "accesslog": None,
         "errorlog": "-",
+        "logger_class": "tipline.server.QuietLogger",
         "loglevel": "info",
         "limit_request_line": 4094,
         "limit_request_fields": 60,
@@ -40,6 +47,71 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         # gunicorn 24+ opens a control socket under $HOME; Tipline needs none.
         "control_socket_disable": True,
     }
+
+
+class QuietResponse(gunicorn_wsgi.Response):
+    """gunicorn's response without its Server and Date headers.
+
+    Server names the software; Date gives the server's clock to the second,
+    and a clock's skew helps tell one onion service's host from another. Rounding
+    Date would not help: a client polling across the hour sees the exact moment
+    it changes. Responses are never cached (Cache-Control: no-store), so no
+    client needs a Date.
+    """
+
+    def default_headers(self) -> list[str]:
+        return [h for h in super().default_headers() if not h.lower().startswith(("server:", "date:"))]
+
+
+class Worker(ThreadWorker):
+    """gunicorn's gthread worker, answering with QuietResponse."""
+
+    def init_process(self) -> None:
+        # gunicorn builds each response as `Response(...)` in gunicorn.http.wsgi and has no
+        # setting for the class; this worker process is ours alone, so it sets its own.
+        gunicorn_wsgi.Response = QuietResponse  # type: ignore[misc]
+        super().init_process()
+
+
+# gunicorn's messages that quote a request (the client's address, the offending request line or
+# header, the method and URI), each with the fixed line written instead.
+REQUEST_MESSAGES = (
+    ("Invalid request from", "A malformed request was refused."),
+    ("Error handling request", "A request failed with an unexpected error."),
+    ("Socket error processing request", "A connection failed with an unexpected error."),
+    ("WSGI app sent body bytes", "A response body was dropped: the response may not have one."),
+)
+
+
+class NoRequestData(logging.Filter):
+    """Replace gunicorn's request-quoting messages (and their tracebacks) by fixed lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = str(record.msg)
+        for prefix, fixed in REQUEST_MESSAGES:
+            if text.startswith(prefix):
+                exc = record.exc_info[1] if record.exc_info else None
+                record.msg = f"{fixed} ({type(exc).__name__})" if exc else fixed
+                record.args = ()
+                record.exc_info = record.exc_text = record.stack_info = None
+        return True
+
+
+_NO_REQUEST_DATA = NoRequestData()
+
+
+class QuietLogger(glogging.Logger):
+    """gunicorn's logger, writing nothing a client sent.
+
+    At level info gunicorn still logs a malformed request at WARNING with the
+    client's address and the bad text, and an error that escapes the app with
+    its method, URI and traceback: a request could write into the log.
+    """
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)  # again on every reopen: addFilter keeps one of each
+        self.error_log.addFilter(_NO_REQUEST_DATA)
+        logging.getLogger("gunicorn.http.wsgi").addFilter(_NO_REQUEST_DATA)  # its own module logger
 
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter number

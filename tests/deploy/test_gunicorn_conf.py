@@ -99,3 +99,24 @@ def test_refuses_without_key_or_with_unknown_app(tmp_path):
     add_key(data)
     out = run_refused("admin", data, f"127.0.0.1:{free_port()}", tmp_path / "b.log")
     assert "TIPLINE_APP is 'admin'" in out, out
+
+
+def test_no_server_or_date_header_and_no_request_data_in_the_log(data_dir, tmp_path):
+    """The deploy config answers as `tipline serve` does (tests/web/test_serving.py, test_logs.py)."""
+    from tests.web.test_logs import FORGED
+    from tests.web.test_serving import fingerprinting_headers, response_head
+
+    for app, paths in (("source", ["/", "/no-such-page"]), ("journalist", ["/login", "/static/style.css"])):
+        port, log = free_port(), tmp_path / f"{app}.log"
+        proc = gunicorn(app, data_dir, f"127.0.0.1:{port}", log)
+        try:
+            wait_for_port(port, proc, log)
+            for path in paths:
+                head = response_head(port, path)
+                assert head[0].startswith("HTTP/1.1 ") and fingerprinting_headers(head) == [], head
+            response_head(port, f"/x%0a{FORGED}")
+            response_head(port, f"/x {FORGED}")  # a malformed request line, refused by gunicorn
+        finally:
+            stop(proc)
+        text = log.read_text()
+        assert "Booting worker" in text and FORGED not in text and "Traceback" not in text, text

@@ -17,6 +17,7 @@ from tipline.store.secretfile import load_or_create
 from tipline.store.submissions import DISK_FULL, IntakeError, StorageFull, SubmissionStore, UploadTooLarge
 
 from .assets import Assets
+from .logs import TiplineFlask, log_unexpected
 from .security import Csrf, install_headers
 from .slowbody import BodyDeadline, ClientTooSlow
 from .uploads import UploadRequest
@@ -76,7 +77,7 @@ def _base_app(settings: Settings, private_dir: Path) -> tuple[Flask, Context]:
     Each app keeps its CSRF secret in its own private folder, so a token
     made by one is worthless to the other.
     """
-    app = Flask(__name__, static_folder=None)
+    app = TiplineFlask(__name__, static_folder=None)
     app.config.update(SESSION_COOKIE_NAME="unused")
     engine = make_engine(settings.db_url)
     sessions = make_sessions(engine)
@@ -137,13 +138,9 @@ def _base_app(settings: Settings, private_dir: Path) -> tuple[Flask, Context]:
 
     @app.errorhandler(Exception)
     def unexpected(e: Exception):
-        # Logged without the request (no address, no headers) and without the
+        # Logged without the request (no path, address or headers) and without the
         # exception's text, which could quote what was sent. Never shown.
-        tb = e.__traceback__
-        while tb and tb.tb_next:
-            tb = tb.tb_next
-        where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "?"
-        app.logger.error("unexpected %s at %s", type(e).__name__, where)
+        log_unexpected(app.logger, e)
         return error_page(500)
 
     return app, ctx

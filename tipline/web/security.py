@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from urllib.parse import quote
 
 from flask import Flask, Request, Response, abort, make_response, render_template
 
@@ -69,18 +70,37 @@ HEADERS = {
 CSRF_COOKIE = "tipline_csrf"
 
 
+# What may stay as it is in a URL's path, and in its query (which arrives still percent-encoded).
+PATH_SAFE = "/:@!$&'()*+,;=-._~"
+QUERY_SAFE = PATH_SAFE + "?%"
+
+
+def onion_location(onion_address: str, request: Request) -> str:
+    """This page's address on the onion, percent-encoded: the path arrives decoded, and a
+    decoded %0a in a header would end it (Werkzeug refuses it, failing the response)."""
+    url = f"http://{onion_address}{quote(request.path, safe=PATH_SAFE)}"
+    if request.query_string:
+        url += "?" + quote(request.query_string, safe=QUERY_SAFE)
+    return url
+
+
 def install_headers(app: Flask, onion_address: str) -> None:
+    """Every response gets HEADERS. This runs after the error handlers, so nothing here may fail.
+
+    gunicorn's own Server and Date headers are removed in tipline/server.py.
+    """
+
     @app.after_request
     def _headers(resp: Response) -> Response:
         resp.headers.update(HEADERS)
         # Precise times and content hashes: nothing a source needs, and both
         # could help link visits.
-        for name in ("ETag", "Last-Modified", "Expires", "Server"):
+        for name in ("ETag", "Last-Modified", "Expires"):
             resp.headers.pop(name, None)
         if onion_address:
             from flask import request
 
-            resp.headers["Onion-Location"] = f"http://{onion_address}{request.full_path.rstrip('?')}"
+            resp.headers["Onion-Location"] = onion_location(onion_address, request)
         return resp
 
 

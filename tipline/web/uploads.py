@@ -13,7 +13,7 @@ from flask import Request
 from werkzeug.exceptions import BadRequest
 from werkzeug.formparser import FormDataParser
 
-from tipline.format.payload import MAX_NAME_CHARS, MAX_TYPE_CHARS, Metadata
+from tipline.format.shorten import file_metadata
 from tipline.store.submissions import Intake
 
 
@@ -34,7 +34,8 @@ class UploadRequest(Request):
             raise BadRequest("This address takes no uploads.")
         if self.sealed_by == "browser":
             return self.intake.browser_item()  # type: ignore[return-value]
-        meta = Metadata("file", (filename or "")[:MAX_NAME_CHARS], (content_type or "")[:MAX_TYPE_CHARS])
+        # Shortened so the metadata always fits: a long name must not cost the source the tip.
+        meta = file_metadata(filename or "", content_type or "")
         return self.intake.server_item(meta)  # type: ignore[return-value]
 
     def make_form_data_parser(self) -> FormDataParser:

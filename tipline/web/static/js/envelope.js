@@ -20,6 +20,7 @@
  *   TiplineEnvelope.sealText(text, recipientKeys, onProgress)                     -> Promise<Blob>
  *   TiplineEnvelope.keyId(publicKey)                                              -> Promise<Uint8Array(8)>
  *   TiplineEnvelope.encodeMeta({kind, name, type}, length)                        -> Uint8Array
+ *   TiplineEnvelope.fileMeta(name, type)                                          -> {kind, name, type} that fits
  *   TiplineEnvelope.padme(n)                                                      -> number
  * recipientKeys: 1 to 32 Uint8Array(32) X25519 public keys.
  * onProgress(doneBytes, totalBytes): content bytes sealed so far, optional.
@@ -149,6 +150,55 @@
       throw new RangeError("TiplineEnvelope: metadata does not fit in 4096 bytes");
     }
     return bytes;
+  }
+
+  // -- long names: docs/envelope.md "Long names", as tipline/format/shorten.py ----------------
+
+  // The meta of a file with an empty name and type and the longest length JSON could carry;
+  // characters that belong to the one before (marks, joiner, selectors, skin tones, tags).
+  var FRAME_BYTES = '{"v":1,"kind":"file","name":"","type":"","length":18446744073709551615}'.length;
+  var ATTACHES = /^[\p{Mn}\p{Mc}\p{Me}\u200d\ufe00-\ufe0f\u{e0100}-\u{e01ef}\u{1f3fb}-\u{1f3ff}\u{e0020}-\u{e007f}]$/u;
+
+  function jsonBytes(s) {
+    return encoder.encode(JSON.stringify(s)).length - 2;
+  }
+
+  function regional(c) {
+    return /^[\u{1f1e6}-\u{1f1ff}]$/u.test(c);
+  }
+
+  // The longest start of cps (code points) within both limits, cut between whole characters.
+  function prefix(cps, maxChars, maxBytes) {
+    var k = 0;
+    for (var used = 0; k < cps.length && k < maxChars; k++) {
+      used += jsonBytes(cps[k]);
+      if (used > maxBytes) break;
+    }
+    while (k > 0 && k < cps.length) {
+      if (ATTACHES.test(cps[k]) || cps[k - 1] === "\u200d") {
+        k -= 1;
+        continue;
+      }
+      if (!regional(cps[k]) || !regional(cps[k - 1])) break;
+      var run = 0; // regional indicators pair up into flags from the start of their run
+      while (run < k && regional(cps[k - 1 - run])) run += 1;
+      if (run % 2 === 0) break;
+      k -= 1;
+    }
+    return cps.slice(0, k);
+  }
+
+  // A file's meta, its name and type shortened so that the meta always fits.
+  function fileMeta(name, type) {
+    var n = Array.from(checkString(name, "name"));
+    var t = prefix(Array.from(checkString(type, "type")), MAX_TYPE_CHARS, MAX_META_BYTES).join("");
+    var budget = MAX_META_BYTES - FRAME_BYTES - jsonBytes(t);
+    if (n.length <= MAX_NAME_CHARS && jsonBytes(n.join("")) <= budget) return { kind: "file", name: n.join(""), type: t };
+    var dot = n.lastIndexOf(".");
+    var ext = dot > 0 && n.length - dot <= 16 ? n.slice(dot) : [];
+    var tail = "\u2026" + ext.join("");
+    var kept = prefix(n.slice(0, n.length - ext.length), MAX_NAME_CHARS - 1 - ext.length, budget - jsonBytes(tail));
+    return { kind: "file", name: kept.join("") + tail, type: t };
   }
 
   // -- keys and header ----------------------------------------------------------------------
@@ -332,6 +382,7 @@
     sealText: sealText,
     keyId: keyId,
     encodeMeta: encodeMeta,
+    fileMeta: fileMeta,
     padme: padme,
   });
 })(typeof globalThis !== "undefined" ? globalThis : this);

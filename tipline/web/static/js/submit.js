@@ -149,7 +149,7 @@
         var f = it.file;
         envelopes.push(
           await (f
-            ? TiplineEnvelope.sealBlob(f, { kind: "file", name: f.name, type: f.type }, keys, progress)
+            ? TiplineEnvelope.sealBlob(f, TiplineEnvelope.fileMeta(f.name, f.type), keys, progress)
             : TiplineEnvelope.sealText(it.text, keys, progress))
         );
         before += it.size;
