@@ -48,8 +48,10 @@ try:
 except ConfigError as e:
     raise SystemExit(f"tipline: {e}") from None
 
-# Files the master and workers create (the SQLite database among them) are private.
-os.umask(0o077)
+# What the apps create is for their group and nobody else: the source app's user writes
+# envelopes and database rows that the journalist app's user, in the same group, reads and
+# deletes (docs/install.md, "Who can read what"). Private files are made 0600 explicitly.
+os.umask(0o007)
 
 globals().update(gunicorn_options(_settings))
 wsgi_app = f"tipline.wsgi:{_app}()"

@@ -4,7 +4,8 @@ docs/install.md's layout (the agreed design of finding 9): two system users in
 one group, each app with a private folder the other cannot enter:
 
     DATA_DIR/              root:GROUP 2770  shared: submissions database, store/
-      tipline.sqlite3 (+ -journal) root:GROUP 0660 (or the apps', still GROUP 0660)
+      tipline.sqlite3 (+ -journal) SOURCE-USER:GROUP 0660 (its owner sets its times to the hour)
+      store/, pending/, submissions/  SOURCE-USER:GROUP 2770
       store/ ...           GROUP, group rwx (folders) / rw (files), nothing for others
       keys/ (retired/)     root:GROUP 2750, *.pub root:GROUP 0640: public keys, read only
       tipline.toml         root:GROUP 0640
@@ -151,15 +152,18 @@ def check_layout(settings: Settings, people: People) -> list[Finding]:
     db = _sqlite_file(settings.db_url)
     if db is not None:
         if not db.exists():
-            fix = f"install -m 0660 -o root -g {_group(gid)} /dev/null {db}"
+            fix = f"install -m 0660 -o {src.pw_name} -g {_group(gid)} /dev/null {db}"
             out.append(problem(f"No submissions database at {db}. Fix: {fix}"))
         for suffix in SHARED_DB_FILES:
             f = db.with_name(db.name + suffix)
             if f.exists():
-                out += expect(f, None, gid, 0o660)
+                out += expect(f, src.pw_uid, gid, 0o660)
     store = d / "store"
     if store.exists() or store.is_symlink():
-        out += expect(store, root, gid, 0o2770)
+        # The source app's user: only a file's owner may set its times back to the hour.
+        for folder in (store, store / "pending", store / "submissions"):
+            if folder.exists() or folder.is_symlink():
+                out += expect(folder, src.pw_uid, gid, 0o2770)
         out += _shared_tree(store, gid)
     for keys in (d / "keys", d / "keys" / "retired"):
         if keys.exists() or keys.is_symlink():

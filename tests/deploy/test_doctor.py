@@ -72,11 +72,12 @@ def apply_layout(data: Path, people: tuple[int, int, int]) -> None:
     own(data, 0, 0o2770)
     for f in data.iterdir():
         if f.is_file():
-            own(f, 0, 0o660 if f.name.startswith(submissions_db(data).name) else 0o640)
+            shared_db = f.name.startswith(submissions_db(data).name)
+            own(f, src if shared_db else 0, 0o660 if shared_db else 0o640)
     for dirpath, _dirs, files in os.walk(data / "store"):
-        own(Path(dirpath), 0, 0o2770)
+        own(Path(dirpath), src, 0o2770)
         for f in files:
-            own(Path(dirpath) / f, 0, 0o660)
+            own(Path(dirpath) / f, src, 0o660)
     for dirpath, _dirs, files in os.walk(data / "keys"):
         own(Path(dirpath), 0, 0o2750)
         for f in files:
@@ -272,16 +273,23 @@ CASES = {
     ),
     "database of another group": (
         lambda site: os.chown(submissions_db(site / "data"), -1, 0),
-        [(":root, not root:" + GROUP,)],
+        [(f":root, not {SRC}:{GROUP}",)],
     ),
     "settings writable by the apps": (chmod("data/tipline.toml", 0o660), [("tipline.toml is mode 0660",)]),
+    "store owned by root": (
+        chown("data/store/submissions", "root"),
+        [(f"submissions is owned by root:{GROUP}, not {SRC}:{GROUP}", f"Fix: chown {SRC}:{GROUP}")],
+    ),
     "store folder closed to the journalist app": (
         chmod("data/store", 0o2700),
         [("store is mode 2700, not 2770",)],
     ),
     "store sub-folder closed to the journalist app": (
         chmod("data/store/submissions", 0o700),
-        [("store/submissions is tipline-t mode 0700: both apps (group tipline-t) must", "chmod -R g+rwX,o=")],
+        [
+            ("store/submissions is mode 0700, not 2770", "Fix: chmod 2770"),
+            ("store/submissions is tipline-t mode 0700: both apps (group tipline-t)", "chmod -R g+rwX,o="),
+        ],
     ),
     # The separation: each app's private folder is closed to the other app's user.
     "journalist folder owned by the source user": (
@@ -361,7 +369,7 @@ CASES = {
     "no journalist": (no_journalists, [("No journalist account yet", "Fix: tipline journalist add NAME")]),
     "no submissions database": (
         lambda site: submissions_db(site / "data").unlink(),
-        [("No submissions database at", f"Fix: install -m 0660 -o root -g {GROUP} /dev/null")],
+        [("No submissions database at", f"Fix: install -m 0660 -o {SRC} -g {GROUP} /dev/null")],
     ),
     "no accounts database": (
         lambda site: (site / "data" / "journalist" / "accounts.db").unlink(),

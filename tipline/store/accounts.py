@@ -228,7 +228,7 @@ def open_accounts(url: str, key_path: Path, idle_s: int = 1800, max_s: int = 8 *
     from .db import make_engine, make_sessions
     from .models import AccountsBase
 
-    engine = make_engine(url, AccountsBase.metadata)
+    engine = make_engine(url, AccountsBase.metadata, file_mode=0o600)  # its owner's alone
     return Accounts(make_sessions(engine), AccountKey.from_file(key_path), idle_s, max_s)
 
 

@@ -22,7 +22,9 @@ arrival order, and a deleted row gone from every file.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sqlite3
 from pathlib import Path
 
@@ -80,12 +82,15 @@ class _Cleaner:
         to_the_hour(self.paths)
 
 
-def make_engine(url: str, metadata: MetaData = Base.metadata) -> Engine:
+def make_engine(url: str, metadata: MetaData = Base.metadata, file_mode: int = 0o660) -> Engine:
     """An engine for one of the two databases, its tables made if missing.
 
     `metadata` says which: the submissions schema (the default) or the
     accounts schema (models.AccountsBase.metadata), so neither database
-    ever gets the other's tables.
+    ever gets the other's tables. `file_mode` is the mode a new SQLite file
+    is made with (less the umask; SQLite gives its journal the same): the
+    submissions database is shared with the other app's user through their
+    group, the accounts database is its owner's alone (0o600).
     """
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
@@ -93,6 +98,8 @@ def make_engine(url: str, metadata: MetaData = Base.metadata) -> Engine:
         database = Path(name) if name and name != ":memory:" else None
         if database is not None:
             database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):  # SQLite would make it 0644 less the umask
+                os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, file_mode))
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "checkin", _Cleaner(database))
     try:

@@ -66,8 +66,16 @@ def current_hour() -> tuple[str, int]:
     return hour, calendar.timegm((t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, 0, 0))
 
 
+# The store is shared by the two apps' users through their group (docs/install.md): the
+# source app writes envelopes, the journalist app reads and deletes them. The process
+# umask decides what is left of these modes: 0o077 for `tipline serve` and the CLI (one
+# user: private), 0o007 in deploy/gunicorn.conf.py (the group, never others).
+SHARED_DIR_MODE = 0o770
+SHARED_FILE_MODE = 0o660
+
+
 def _new_file(path: Path):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, SHARED_FILE_MODE)
     return os.fdopen(fd, "wb")
 
 
@@ -213,7 +221,7 @@ class SubmissionStore:
         # instead wait far less (bench/load.py: p99 of 1 KiB tips, 144 -> 67 ms).
         self.write_lock = threading.Lock()
         for d in (root, self.pending, self.done):
-            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+            d.mkdir(mode=SHARED_DIR_MODE, parents=True, exist_ok=True)
 
     def hide_times(self, *submissions: Path) -> None:
         """Round to the hour the data folder around the store, and these submission folders.
@@ -347,7 +355,7 @@ class Intake:
         self.recipients = list(recipients)
         self.id = secrets.token_urlsafe(16)
         self.folder = store.pending / self.id
-        self.folder.mkdir(mode=0o700)
+        self.folder.mkdir(mode=SHARED_DIR_MODE)
         self.items: list[Item] = []
         self._counter = 0
         self._budget = [max_bytes]
