@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.browser.conftest import AXE, Tab, unavailable
-from tests.web.server import Server, make_server
+from tests.web.server import Server, fill_disk, make_server
 
 AXE_RUN = """async () => {
   const r = await axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa"]}});
@@ -38,13 +38,7 @@ def full_site(tmp_path, keydir) -> Iterator[Server]:
         unavailable(f"needs root to mount a small tmpfs: {r.stderr.strip()}")
     srv = make_server(tmp_path, keydir / "journalist.pub").start()
     try:
-        with open(data / "filler", "wb") as f:
-            try:
-                while True:
-                    f.write(b"\0" * 65536)
-                    f.flush()
-            except OSError:
-                pass
+        fill_disk(data / "filler")
         yield srv
     finally:
         srv.stop()

@@ -16,12 +16,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tipline.format.bundle import SubmissionEntry, envelope_member, iter_bundle
-from tipline.format.keys import SecretKey
+from tipline.format.keys import PublicKey, SecretKey
 from tipline.format.payload import Metadata
-from tipline.format.stream import seal_bytes
+from tipline.format.stream import EnvelopeWriter, seal_bytes
 
 BLOCK = 512
 HOUR = "2026-11-26T15:00Z"
+
+
+def seal_meta(content: bytes, meta_json: bytes, pub: PublicKey) -> bytes:
+    """A decryptable envelope whose meta is exactly these bytes (the writer's test seam)."""
+    out = io.BytesIO()
+    w = EnvelopeWriter(out, [pub])
+    w.write(content)
+    w.close(Metadata("file"), _meta_json=meta_json)
+    return out.getvalue()
 
 
 def _ustar(name: str, size: int, typeflag: bytes = b"0", magic: bytes = b"ustar\x0000") -> bytearray:

@@ -6,7 +6,6 @@ an error nobody foresaw, a copied envelope, and SIGTERM or SIGHUP mid-item.
 
 from __future__ import annotations
 
-import io
 import json
 import signal
 import subprocess
@@ -18,19 +17,11 @@ import pytest
 
 from tests.conftest import decrypt_with
 from tests.offline import bombs
+from tests.offline.bombs import seal_meta
 from tipline.format.keys import PublicKey
 from tipline.format.payload import Metadata
 from tipline.format.stream import EnvelopeWriter, seal_bytes
 from tipline.offline.decrypt import DecryptJob, _record_bytes
-
-
-def seal_meta(content: bytes, meta_json: bytes, pub: PublicKey) -> bytes:
-    """A decryptable envelope whose meta is exactly these bytes (the writer's test seam)."""
-    out = io.BytesIO()
-    w = EnvelopeWriter(out, [pub])
-    w.write(content)
-    w.close(Metadata("file"), _meta_json=meta_json)
-    return out.getvalue()
 
 
 def poisoned(pub: PublicKey) -> bytes:

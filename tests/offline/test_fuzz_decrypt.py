@@ -17,10 +17,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.offline import bombs
+from tests.offline.bombs import seal_meta
 from tipline.format.errors import MalformedPayload
-from tipline.format.keys import PublicKey, SecretKey
+from tipline.format.keys import SecretKey
 from tipline.format.payload import Metadata
-from tipline.format.stream import EnvelopeWriter, seal_bytes
+from tipline.format.stream import seal_bytes
 from tipline.offline import cli
 from tipline.offline.decrypt import DecryptJob
 
@@ -29,13 +30,6 @@ HOSTILE_CONTENT = b"hostile content \x00\xff"
 # The audit's poisoned envelope: a file name that JSON-escapes a lone surrogate.
 POISON = b'{"v":1,"kind":"file","name":"\\ud800.txt","type":"","length":%d}' % len(HOSTILE_CONTENT)
 
-
-def seal_meta(content: bytes, meta_json: bytes, pub: PublicKey) -> bytes:
-    out = io.BytesIO()
-    w = EnvelopeWriter(out, [pub])
-    w.write(content)
-    w.close(Metadata("file"), _meta_json=meta_json)
-    return out.getvalue()
 
 
 def tree(root: Path) -> dict[str, bytes | None]:

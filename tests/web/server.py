@@ -169,6 +169,17 @@ def multipart(
     return b"".join(out), f"multipart/form-data; boundary={boundary}"
 
 
+def fill_disk(path: Path) -> None:
+    """Write zeros to `path` until its file system is full (a small tmpfs in the tests)."""
+    with open(path, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+
+
 def make_server(base: Path, pubfile: Path | None) -> Server:
     data = base / "data"
     tmp = base / "tmp"

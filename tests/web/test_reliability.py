@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tests.conftest import export_and_decrypt, unavailable
-from tests.web.server import Server, make_server
+from tests.web.server import Server, fill_disk, make_server
 
 
 def workers_of(srv: Server) -> list[int]:
@@ -112,13 +112,7 @@ def test_disk_full_gives_503_keeps_what_was_stored_and_recovers(tmp_path, keydir
 
         # The disk filled by something else: even a small tip is refused, cleanly.
         filler = srv.data_dir / "filler"
-        with open(filler, "wb") as f:
-            try:
-                while True:
-                    f.write(b"\0" * 65536)
-                    f.flush()
-            except OSError:
-                pass
+        fill_disk(filler)
         r = srv.post_form([("csrf_token", token), ("message", "while full")])
         assert r.status == 503
         assert srv.stored() == before
