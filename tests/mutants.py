@@ -135,6 +135,14 @@ MUTANTS: list[Mutant] = [
         ("tests/web/test_logs.py::test_forged_log_lines_never_reach_the_log",),
     ),
     _m(
+        "log-lines-not-held",
+        "a log line written the moment a request fails dates the source's visit",
+        WEB + "app.py",
+        "    hold_tipline_logs(settings.log_hold_s)",
+        "    pass",
+        "tests/web/test_logs.py::test_lines_a_request_causes_are_held_and_written_counted_at_the_period_end",
+    ),
+    _m(
         "meta-lone-surrogate",
         "envelope metadata with a lone surrogate accepted",
         FORMAT + "payload.py",

@@ -46,6 +46,9 @@ class Settings:
     session_max_hours: int = 8
     # Delete a submission this many days after its first download (0: keep until purged).
     delete_after_download_days: int = 0
+    # Log lines caused by requests are counted and written once per this many seconds (a whole
+    # hour): a line's own time would say to the second when a source was here (tipline/web/digest.py).
+    log_hold_s: int = 3600
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

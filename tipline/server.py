@@ -21,9 +21,13 @@ from gunicorn.http import wsgi as gunicorn_wsgi
 from gunicorn.workers.gthread import ThreadWorker
 
 from tipline.config import Settings
+from tipline.web.digest import HOUR, HourlyDigest
 
 
 def gunicorn_options(settings: Settings) -> dict[str, Any]:
+    # gunicorn makes the logger from its class alone, in this (the master) process, and the
+    # workers fork from it: the class is where the hold period can reach the logger.
+    QuietLogger.hold_s = settings.log_hold_s
     return {
         "bind": [settings.bind],
         "workers": settings.workers,
@@ -98,6 +102,12 @@ class NoRequestData(logging.Filter):
 
 
 _NO_REQUEST_DATA = NoRequestData()
+_FIXED_LINES = tuple(fixed for _prefix, fixed in REQUEST_MESSAGES)
+
+
+def _from_a_request(record: logging.LogRecord) -> bool:
+    """Whether a gunicorn record is one of the fixed lines a request causes (after NoRequestData)."""
+    return str(record.msg).startswith(_FIXED_LINES)
 
 
 class QuietLogger(glogging.Logger):
@@ -108,10 +118,18 @@ class QuietLogger(glogging.Logger):
     its method, URI and traceback: a request could write into the log.
     """
 
+    hold_s = HOUR  # set by gunicorn_options from the settings (log_hold_s)
+
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)  # again on every reopen: addFilter keeps one of each
         self.error_log.addFilter(_NO_REQUEST_DATA)
         logging.getLogger("gunicorn.http.wsgi").addFilter(_NO_REQUEST_DATA)  # its own module logger
+        # A request's fixed line is counted and written at the end of the hour (tipline/web/digest.py);
+        # gunicorn's own lines (start, workers, signals) are written at once.
+        self.error_log.handlers = [
+            h if isinstance(h, HourlyDigest) else HourlyDigest(h, self.hold_s, _from_a_request)
+            for h in self.error_log.handlers
+        ]
 
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter number

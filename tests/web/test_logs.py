@@ -7,7 +7,9 @@ and reads that server's own log, so no result depends on what other tests did.
 from __future__ import annotations
 
 import http.client
+import re
 import socket
+import time
 
 import pytest
 
@@ -132,3 +134,48 @@ def test_no_client_address_or_user_agent_in_log_or_database_on_any_answer(tmp_pa
     assert "UA-MARKER" not in log and "GET /" not in log and "POST /submit" not in log
     db = b"".join(p.read_bytes() for p in srv.data_dir.glob("tipline.sqlite3*"))
     assert CLIENT.encode() not in db and b"UA-MARKER" not in db
+
+
+def test_lines_a_request_causes_are_held_and_written_counted_at_the_period_end(tmp_path, keydir):
+    """A log line's own time would date a source's request: such lines wait for the period's end.
+
+    In production the period is an hour; here 5 s, so the test sees the digest arrive.
+    """
+    srv = make_server(tmp_path, keydir / "journalist.pub")
+    (srv.data_dir / "tipline.toml").write_text("log_hold_s = 5\n")
+    srv.start()
+    try:
+        token = srv.csrf_token()
+        form, ctype = multipart([("csrf_token", token), ("message", "held")])
+        pending = srv.data_dir / "store" / "pending"
+        pending.rename(pending.with_name("moved"))  # three server errors, each logged by the app
+        try:
+            headers = {"Content-Type": ctype}
+            errors = [request_from_client(srv, "POST", "/submit", form, headers) for _ in range(3)]
+        finally:
+            pending.with_name("moved").rename(pending)
+        for _ in range(2):  # two malformed requests, each logged by gunicorn
+            raw_request(srv, b"GET / HTTP/1.1\r\nHost: x\r\nBad\x01: y\r\n\r\n")
+        digest = re.compile(r"(\d+)× (.+) \(in the 5 s up to \d\d:\d\d:\d\d UTC\)$")
+
+        def counted(message: str) -> int:
+            return sum(
+                int(m.group(1))
+                for line in srv.log_path.read_text(errors="replace").splitlines()
+                if (m := digest.search(line)) and m.group(2).startswith(message)
+            )
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (
+            counted("unexpected FileNotFoundError") < 3 or counted("A malformed request was refused.") < 2
+        ):
+            time.sleep(0.5)
+    finally:
+        lines = log_lines(srv)
+    assert errors == [500, 500, 500]
+    assert counted("unexpected FileNotFoundError") == 3
+    assert counted("A malformed request was refused.") == 2
+    for line in lines:  # never a line of its own, written at the moment of the request
+        if "unexpected FileNotFoundError" in line or "A malformed request was refused" in line:
+            assert digest.search(line), line
+    assert_clean(lines, srv.port)

@@ -17,6 +17,7 @@ from tipline.store.secretfile import load_or_create
 from tipline.store.submissions import DISK_FULL, IntakeError, StorageFull, SubmissionStore, UploadTooLarge
 
 from .assets import Assets
+from .digest import hold_tipline_logs
 from .logs import TiplineFlask, log_unexpected
 from .security import Csrf, install_headers
 from .slowbody import BodyDeadline, ClientTooSlow
@@ -152,6 +153,7 @@ def create_source_app(settings: Settings) -> Flask:
     It has no Accounts and never opens DATA_DIR/journalist/: code running
     here finds no journalist credentials, sealed or not.
     """
+    hold_tipline_logs(settings.log_hold_s)  # before the app: Flask then adds no handler of its own
     app, _ctx = _base_app(settings, settings.source_private_dir)
     app.request_class = UploadRequest
     app.config.update(
