@@ -32,16 +32,18 @@ import json
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 
-@dataclass(frozen=True)
-class Bundle:
-    """One generated script: where it goes, what it is made of, and its reviewed sha256."""
+class Bundle(NamedTuple):
+    """One generated script: where it goes, what it is made of, and its reviewed sha256.
+
+    A NamedTuple, not a dataclass: hatchling loads this file without registering it
+    in sys.modules, where @dataclass looks its module up.
+    """
 
     output: str
     sources: tuple[tuple[str, str], ...]
