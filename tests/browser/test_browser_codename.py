@@ -83,9 +83,12 @@ class CodenamePage:
 
 @pytest.fixture(scope="module")
 def _codename_pages(playwright_instance, static_server) -> Iterator[Callable[[str], CodenamePage]]:
-    for name in SCRIPTS:
+    for name in (*SCRIPTS, "sodium.js"):
         shutil.copyfile(JS_DIR / name, static_server.root / "js" / name)
     (static_server.root / "codename.html").write_text(PAGE, "utf-8")
+    # The same page with the standard sodium.js, which has no crypto_pwhash.
+    standard = PAGE.replace("sodium-sumo.js", "sodium.js")
+    (static_server.root / "codename-standard.html").write_text(standard, "utf-8")
     browsers: dict[bool, object] = {}
     pages: dict[str, CodenamePage] = {}
 
@@ -176,3 +179,20 @@ def test_browser_draws_from_the_whole_list(cn_page):
     drawn = [w for c in got for w in c.split(" ")]
     assert len(drawn) == 70 and set(drawn) <= set(codename.words())
     assert len(set(drawn)) > 50
+
+
+def test_standard_sodium_js_gets_a_clear_error(_codename_pages):
+    """The submission form's sodium.js lacks crypto_pwhash: codename.js says what to load instead."""
+    page = _codename_pages("wasm").page
+    url = page.url.replace("/codename.html", "/codename-standard.html")
+    other = page.context.new_page()
+    try:
+        other.goto(url)
+        got = other.evaluate(
+            "async (c) => { try { await TiplineCodename.derive(c, new Uint8Array(16)); return 'derived'; }"
+            " catch (e) { return e.message; } }",
+            codename.new_codename(),
+        )
+    finally:
+        other.close()
+    assert "sodium-sumo.js" in got
