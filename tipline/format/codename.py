@@ -6,8 +6,9 @@ the source's X25519 key pair (what replies are sealed to). The browser's
 tipline/web/static/js/codename.js does exactly the same; the vectors under
 tests/vectors/codename/ hold both to it.
 
-Stdlib and PyNaCl only: the offline tool may need it, and
-tests/offline/test_isolation.py checks the imports.
+Stdlib and PyNaCl only, like the rest of the crypto core, so that it runs
+wherever the offline tool does (tests/offline/test_isolation.py checks the
+imports). It loads the word list itself: tipline.store is not the core's to use.
 """
 
 from __future__ import annotations
