@@ -1,4 +1,4 @@
-"""Hatchling build hook: make tipline/web/static/js/sodium.js from the pinned npm packages.
+"""Hatchling build hook: make tipline/web/static/js/sodium.js (and sodium-sumo.js) from pinned npm packages.
 
 The browser seals envelopes with libsodium.js. The two UMD builds that work
 without WebAssembly (Tor Browser's "Safer" level disables it) are
@@ -8,15 +8,21 @@ script: loaded as two <script> tags, the fallback runs between them, removes
 the `ready` promise the wrappers wait on, and the page breaks ("Cannot read
 properties of undefined (reading 'then')"). The ESM builds have no fallback.
 
+sodium-sumo.js is the same pair from the "sumo" packages, which add what the
+standard build leaves out: crypto_pwhash (Argon2id), which deriving a
+codename needs (docs/conversations.md). It is a superset, about a third
+larger, so only the pages that take a codename load it; the submission form
+keeps the smaller sodium.js.
+
 The versions come from package-lock.json (with integrity hashes); the output
-is checked against SODIUM_SHA256 below, so a build never ships code that
+is checked against the sha256 pinned in BUNDLES below, so a build never ships code that
 nobody reviewed. Runs for the wheel, the editable wheel and the sdist; the
 sdist carries the file (an `artifacts` entry in pyproject.toml), so a wheel
 built from it needs no npm.
 
-To upgrade: change the exact version in package.json, run `npm install`,
-build once, review the diff of the libraries, and paste the new hash that
-the error message prints into SODIUM_SHA256.
+To upgrade: change the exact versions in package.json, run `npm install`,
+build once, review the diff of the libraries, and paste the new hashes that
+the error messages print into BUNDLES.
 """
 
 from __future__ import annotations
@@ -27,17 +33,45 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-OUTPUT = "tipline/web/static/js/sodium.js"
-SOURCES = (
-    ("libsodium", "dist/modules/libsodium.js"),
-    ("libsodium-wrappers", "dist/modules/libsodium-wrappers.js"),
+
+class Bundle(NamedTuple):
+    """One generated script: where it goes, what it is made of, and its reviewed sha256.
+
+    A NamedTuple, not a dataclass: hatchling loads this file without registering it
+    in sys.modules, where @dataclass looks its module up.
+    """
+
+    output: str
+    sources: tuple[tuple[str, str], ...]
+    sha256: str
+
+
+BUNDLES = (
+    Bundle(
+        "tipline/web/static/js/sodium.js",
+        (
+            ("libsodium", "dist/modules/libsodium.js"),
+            ("libsodium-wrappers", "dist/modules/libsodium-wrappers.js"),
+        ),
+        # libsodium 0.8.4 + libsodium-wrappers 0.8.4.
+        "d2304b18bbd23476955823b52ac5d0696415f9a6b532c276c780434d357bde27",
+    ),
+    Bundle(
+        "tipline/web/static/js/sodium-sumo.js",
+        (
+            ("libsodium-sumo", "dist/modules-sumo/libsodium-sumo.js"),
+            ("libsodium-wrappers-sumo", "dist/modules-sumo/libsodium-wrappers.js"),
+        ),
+        # libsodium-sumo 0.8.4 + libsodium-wrappers-sumo 0.8.4.
+        "73aa3cd92c84a9052398bab726bf12e88e07d7fd1f06ad7837a1eb3eb28bbe0f",
+    ),
 )
-# sha256 of OUTPUT as made from libsodium 0.8.4 + libsodium-wrappers 0.8.4.
-SODIUM_SHA256 = "d2304b18bbd23476955823b52ac5d0696415f9a6b532c276c780434d357bde27"
+OUTPUT = BUNDLES[0].output  # the submission form's script (kept for callers and messages)
+OUTPUTS = tuple(b.output for b in BUNDLES)
 
 
 class BuildError(Exception):
@@ -73,7 +107,7 @@ def npm_ci(root: Path) -> None:
             "Building Tipline needs npm (Node.js) to fetch libsodium.js for the browser, "
             "and npm is not on PATH. Install Node.js with npm "
             "(Debian: apt-get install nodejs npm), or install Tipline from a wheel or sdist, "
-            f"which already contain {OUTPUT}."
+            f"which already contain {' and '.join(OUTPUTS)}."
         )
     cmd = [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"]
     try:
@@ -85,49 +119,50 @@ def npm_ci(root: Path) -> None:
         raise BuildError(f"`npm ci` failed in {root} (exit {r.returncode}):\n{tail}")
 
 
-def bundle(root: Path) -> bytes:
+def bundle(root: Path, spec: Bundle = BUNDLES[0]) -> bytes:
     """The concatenated script, with a banner that names the versions and carries the license."""
     nm = root / "node_modules"
     versions = []
-    for name, _ in SOURCES:
+    for name, _ in spec.sources:
         meta = json.loads((nm / name / "package.json").read_text("utf-8"))
         versions.append(f"{name} {meta['version']}")
-    license_text = (nm / "libsodium" / "LICENSE").read_text("utf-8").strip().replace("*/", "* /")
+    license_text = (nm / spec.sources[0][0] / "LICENSE").read_text("utf-8").strip().replace("*/", "* /")
     banner = (
-        "/*! Tipline sodium.js: generated by hatch_build.py; do not edit.\n"
+        f"/*! Tipline {Path(spec.output).name}: generated by hatch_build.py; do not edit.\n"
         f" * {' + '.join(versions)} (npm), concatenated:\n"
-        + "".join(f" *   node_modules/{name}/{path}\n" for name, path in SOURCES)
+        + "".join(f" *   node_modules/{name}/{path}\n" for name, path in spec.sources)
         + " * One file on purpose: it keeps the no-WebAssembly fallback working.\n *\n"
         + "".join(f" * {line}".rstrip() + "\n" for line in license_text.splitlines())
         + " */\n"
     )
     parts = [banner.encode("utf-8")]
-    for name, path in SOURCES:
+    for name, path in spec.sources:
         parts.append((nm / name / path).read_bytes().rstrip(b"\n"))
         parts.append(b"\n;\n")
     return b"".join(parts)
 
 
-def build_sodium(root: Path, expected: str = SODIUM_SHA256) -> Path:
-    """Make OUTPUT if it is missing or not the pinned file. Returns its path."""
-    out = root / OUTPUT
+def build_sodium(root: Path, spec: Bundle = BUNDLES[0]) -> Path:
+    """Make spec.output if it is missing or not the pinned file. Returns its path."""
+    out = root / spec.output
+    expected = spec.sha256
     if out.is_file() and _sha256(out.read_bytes()) == expected:
         return out
     if not (root / "package-lock.json").is_file():
-        raise BuildError(f"{root} has neither a valid {OUTPUT} nor package-lock.json to make it from.")
+        raise BuildError(f"{root} has neither a valid {spec.output} nor package-lock.json to make it from.")
     if node_modules_stale(root):
         npm_ci(root)
     try:
-        data = bundle(root)
+        data = bundle(root, spec)
     except (OSError, ValueError, KeyError) as e:
         raise BuildError(f"Cannot read libsodium.js from node_modules ({e}); run `npm ci`.") from None
     got = _sha256(data)
     if got != expected:
         raise BuildError(
-            f"{OUTPUT} made from node_modules has sha256 {got}, but hatch_build.py pins {expected}. "
+            f"{spec.output} made from node_modules has sha256 {got}, but hatch_build.py pins {expected}. "
             "node_modules does not hold the reviewed libsodium.js: run `npm ci` and build again. "
             "If you upgraded libsodium-wrappers on purpose, review the new code and then set "
-            "SODIUM_SHA256 in hatch_build.py to the hash above."
+            "its sha256 in BUNDLES in hatch_build.py to the hash above."
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
@@ -140,13 +175,15 @@ class CustomBuildHook(BuildHookInterface):
     PLUGIN_NAME = "custom"
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
-        try:
-            build_sodium(Path(self.root))
-        except BuildError as e:
-            # One clear line at the end of pip's output, not only a traceback.
-            self.app.display_error(f"tipline build: {e}")
-            raise
-        build_data.setdefault("artifacts", []).append(f"/{OUTPUT}")
+        for spec in BUNDLES:
+            try:
+                build_sodium(Path(self.root), spec)
+            except BuildError as e:
+                # One clear line at the end of pip's output, not only a traceback.
+                self.app.display_error(f"tipline build: {e}")
+                raise
+            build_data.setdefault("artifacts", []).append(f"/{spec.output}")
 
     def clean(self, versions: list[str]) -> None:
-        (Path(self.root) / OUTPUT).unlink(missing_ok=True)
+        for spec in BUNDLES:
+            (Path(self.root) / spec.output).unlink(missing_ok=True)

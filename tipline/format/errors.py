@@ -58,3 +58,19 @@ class KeyFileError(TiplineError):
 
 class WrongPassphrase(KeyFileError):
     """The passphrase does not open the secret key file (or it is damaged)."""
+
+
+class CodenameError(TiplineError):
+    """A codename, or an input to its derivation, is unusable."""
+
+
+class BadCodename(CodenameError):
+    """The text is not seven words of the codename list: nothing is derived from it."""
+
+
+class BadInstallSalt(CodenameError):
+    """The installation salt is not 16 bytes (a configuration fault, not the source's)."""
+
+
+class BadVerifier(CodenameError):
+    """A login verifier is not 32 bytes: what a client sent is not one."""
