@@ -28,7 +28,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event, inspect, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -107,6 +107,8 @@ def make_engine(url: str, metadata: MetaData = Base.metadata, file_mode: int = 0
     except DBAPIError:
         # Workers starting together may race to create the same tables; the loser finds them made.
         metadata.create_all(engine)
+    if metadata is Base.metadata:
+        _add_conversation_column(engine)
     if engine.dialect.name == "sqlite":
         # A file written by an older version (or left by a crash) is made clean before any use.
         raw = engine.raw_connection()
@@ -115,6 +117,25 @@ def make_engine(url: str, metadata: MetaData = Base.metadata, file_mode: int = 0
         finally:
             raw.close()
     return engine
+
+
+def _add_conversation_column(engine: Engine) -> None:
+    """A submissions table made before conversations existed gets its nullable conversation_id."""
+    if "conversation_id" in {c["name"] for c in inspect(engine).get_columns("submissions")}:
+        return
+    try:
+        with engine.begin() as con:
+            con.execute(
+                text(
+                    "ALTER TABLE submissions ADD COLUMN conversation_id VARCHAR(32) "
+                    "REFERENCES conversations(id)"
+                )
+            )
+            con.execute(text("CREATE INDEX ix_submissions_conversation_id ON submissions (conversation_id)"))
+    except DBAPIError:
+        # Another worker starting at the same moment added it first.
+        if "conversation_id" not in {c["name"] for c in inspect(engine).get_columns("submissions")}:
+            raise
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:

@@ -9,12 +9,14 @@ source app finds no journalist credentials to read.
 
 A submission row has a random id, the hour it arrived (UTC), how it was
 sealed, its padded size and which keys it was sealed to. Nothing else: no
-address, no user agent, no precise time, no names.
+address, no user agent, no precise time, no names. A conversation
+(docs/conversations.md "What the server stores") adds the source's public
+key, the verifier's hash and hours; its replies are envelopes like tips.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -37,6 +39,41 @@ class Submission(Base):
     sealed_to: Mapped[str] = mapped_column(String(2000))
     # The hour of the first download, for "delete N days after first download".
     first_download_hour: Mapped[str | None] = mapped_column(String(17), default=None)
+    # A tip sent without a codename has none. Deleting a conversation deletes its tips first.
+    conversation_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("conversations.id"), default=None, index=True
+    )
+
+
+class Conversation(Base):
+    """A source's thread: random id, public key, verifier hash, hours. Nothing leads back to the codename."""
+
+    __tablename__ = "conversations"
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # secrets, not derived from the codename
+    source_public_key: Mapped[str] = mapped_column(String(64))  # hex of the X25519 key replies are sealed to
+    verifier_hash: Mapped[str] = mapped_column(String(64), unique=True)  # hex; finds it at login
+    kdf_version: Mapped[int] = mapped_column(Integer)
+    created_hour: Mapped[str] = mapped_column(String(17))
+    # The newest hour of its tips and replies: the journalists' list puts it first. Never a login.
+    last_activity_hour: Mapped[str] = mapped_column(String(17), index=True)
+
+
+class Reply(Base):
+    """The newsroom's envelope to the source (and to its own keys); the file is in store/replies/<id>/."""
+
+    __tablename__ = "replies"
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(32), ForeignKey("conversations.id"), index=True)
+    hour: Mapped[str] = mapped_column(String(17))
+    journalist: Mapped[str] = mapped_column(String(64))
+    sealed_by: Mapped[str] = mapped_column(String(8))  # browser, server or offline
+    size: Mapped[int] = mapped_column(BigInteger)
+    # The source deleted it: the file is gone, the row stays so the newsroom sees that (no hour kept).
+    deleted_by_source: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Download(Base):

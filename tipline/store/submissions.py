@@ -20,7 +20,7 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -37,7 +37,7 @@ from tipline.format.stream import EnvelopeWriter, check_length
 
 from .filetimes import to_the_hour, walk
 from .keyring import compact
-from .models import Download, Submission
+from .models import Conversation, Download, Reply, Submission
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +206,11 @@ class SubmissionInfo:
     total_size: int
     sealed_to: list[str]
     downloads: dict[str, str] = field(default_factory=dict)  # journalist -> hour
+    conversation_id: str | None = None
+
+
+# Called inside the transaction that records a submission, to tie it to its conversation.
+Link = Callable[[Session, Submission], None]
 
 
 class SubmissionStore:
@@ -215,12 +220,13 @@ class SubmissionStore:
         self.root = root
         self.pending = root / "pending"
         self.done = root / "submissions"
+        self.replies = root / "replies"  # one folder per reply, written as tips are (conversations.py)
         self.sessions = sessions
         # One writer at a time per process: SQLite allows one anyway, and its
         # busy handler sleeps up to 100 ms per retry, so threads queueing here
         # instead wait far less (bench/load.py: p99 of 1 KiB tips, 144 -> 67 ms).
         self.write_lock = threading.Lock()
-        for d in (root, self.pending, self.done):
+        for d in (root, self.pending, self.done, self.replies):
             d.mkdir(mode=SHARED_DIR_MODE, parents=True, exist_ok=True)
 
     def hide_times(self, *submissions: Path) -> None:
@@ -237,7 +243,7 @@ class SubmissionStore:
         try:
             shared = [data, *(p for p in data.iterdir() if not p.is_dir() or p.is_symlink())]
             shared += walk(data / "keys") if (data / "keys").is_dir() else []
-            to_the_hour(shared + walk(self.root, prune=frozenset({self.done})))
+            to_the_hour(shared + walk(self.root, prune=frozenset({self.done, self.replies})))
             for folder in submissions:
                 to_the_hour(walk(folder))
         except OSError as e:  # what was stored stays stored; its times stay finer than the hour
@@ -251,17 +257,26 @@ class SubmissionStore:
             removed += 1
         with self.sessions() as s:
             known = set(s.scalars(select(Submission.id)))
-        for d in self.done.iterdir():
-            if d.name not in known:
-                shutil.rmtree(d, ignore_errors=True)
-                removed += 1
-        self.hide_times(self.done)  # all of them, once: older versions kept exact times
+            # A reply the source deleted keeps its row, never its file.
+            replies = set(s.scalars(select(Reply.id).where(Reply.deleted_by_source.is_(False))))
+        for folder, keep in ((self.done, known), (self.replies, replies)):
+            for d in folder.iterdir():
+                if d.name not in keep:
+                    shutil.rmtree(d, ignore_errors=True)
+                    removed += 1
+        self.hide_times(self.done, self.replies)  # all of them, once: older versions kept exact times
         return removed
 
     def begin(
-        self, sealed_by: SealedBy, recipients: Sequence[PublicKey], max_bytes: int, max_items: int
+        self,
+        sealed_by: SealedBy,
+        recipients: Sequence[PublicKey],
+        max_bytes: int,
+        max_items: int,
+        link: Link | None = None,
     ) -> Intake:
-        return Intake(self, sealed_by, recipients, max_bytes, max_items)
+        """A new submission. `link` (from conversations.py) ties it to a conversation as it is recorded."""
+        return Intake(self, sealed_by, recipients, max_bytes, max_items, link)
 
     def list(self) -> list[SubmissionInfo]:
         with self.sessions() as s:
@@ -278,6 +293,7 @@ class SubmissionStore:
                     r.total_size,
                     r.sealed_to.split(),
                     downloads.get(r.id, {}),
+                    r.conversation_id,
                 )
                 for r in rows
             ]
@@ -299,18 +315,44 @@ class SubmissionStore:
                     s.add(Download(submission_id=sid, journalist=journalist, hour=hour))
 
     def delete(self, ids: Iterable[str]) -> int:
-        """Delete rows, then files. A crash in between leaves files that recover() removes."""
-        ids = list(set(ids))
+        """Delete submissions; a conversation left without any goes too, with its replies."""
+        return self.remove(ids, ())[0]
+
+    def remove(self, submission_ids: Iterable[str], conversation_ids: Iterable[str]) -> tuple[int, int]:
+        """Delete these submissions and conversations (each with all it holds): rows, then files.
+
+        A conversation whose last submission goes is removed as well: its
+        replies answer nothing kept, and retention is there to forget the
+        source. A crash between rows and files leaves files that recover()
+        removes. Returns how many submissions and conversations went.
+        """
+        sub_ids, conv_ids = set(submission_ids), set(conversation_ids)
         with self.write_lock, self.sessions.begin() as s:
-            existing = list(s.scalars(select(Submission.id).where(Submission.id.in_(ids))))
+            convs = set(s.scalars(select(Conversation.id).where(Conversation.id.in_(conv_ids))))
+            existing = set(s.scalars(select(Submission.id).where(Submission.id.in_(sub_ids))))
+            existing |= set(s.scalars(select(Submission.id).where(Submission.conversation_id.in_(convs))))
+            touched = set(
+                s.scalars(select(Submission.conversation_id).where(Submission.id.in_(existing)).distinct())
+            )
             s.execute(delete(Download).where(Download.submission_id.in_(existing)))
             s.execute(delete(Submission).where(Submission.id.in_(existing)))
-        for sid in existing:
-            shutil.rmtree(self.done / sid, ignore_errors=True)
-        if existing:
-            fsync_dir(self.done)
+            left = set(
+                s.scalars(select(Submission.conversation_id).where(Submission.conversation_id.in_(touched)))
+            )
+            convs |= {c for c in touched if c is not None and c not in left}
+            replies = list(s.scalars(select(Reply.id).where(Reply.conversation_id.in_(convs))))
+            s.execute(delete(Reply).where(Reply.conversation_id.in_(convs)))
+            s.execute(delete(Conversation).where(Conversation.id.in_(convs)))
+            for cid in touched - convs:
+                _refresh_activity(s, cid)
+        for folder, names in ((self.done, existing), (self.replies, replies)):
+            for name in names:
+                shutil.rmtree(folder / name, ignore_errors=True)
+            if names:
+                fsync_dir(folder)
+        if existing or convs:
             self.hide_times()
-        return len(existing)
+        return len(existing), len(convs)
 
     def expired(self, older_than_days: int | None, after_download_days: int | None) -> list[str]:
         """Ids due for deletion: received too long ago, or downloaded too long ago."""
@@ -337,6 +379,16 @@ class SubmissionStore:
             return sorted(ids)
 
 
+def _refresh_activity(s: Session, conversation_id: str | None) -> None:
+    """After a deletion, a conversation's last activity is the newest hour it still holds."""
+    conv = s.get(Conversation, conversation_id) if conversation_id else None
+    if conv is None:
+        return
+    hours = list(s.scalars(select(Submission.received_hour).where(Submission.conversation_id == conv.id)))
+    hours += s.scalars(select(Reply.hour).where(Reply.conversation_id == conv.id))
+    conv.last_activity_hour = max(hours, default=conv.created_hour)
+
+
 class Intake:
     """One submission being received. commit() makes it durable; abort() leaves no trace."""
 
@@ -347,6 +399,7 @@ class Intake:
         recipients: Sequence[PublicKey],
         max_bytes: int,
         max_items: int,
+        link: Link | None = None,
     ) -> None:
         if not recipients:
             raise IntakeError("This tip line has no encryption key yet, so it cannot accept tips.")
@@ -361,6 +414,8 @@ class Intake:
         self._budget = [max_bytes]
         self._max_items = max_items
         self._closed = False
+        self._link = link
+        self.conversation_id: str | None = None  # set by commit() when linked
 
     def _path(self) -> Path:
         if len(self.items) >= self._max_items:
@@ -416,16 +471,18 @@ class Intake:
             fsync_dir(self.store.pending)
             try:
                 with self.store.write_lock, self.store.sessions.begin() as s:
-                    s.add(
-                        Submission(
-                            id=self.id,
-                            received_hour=hour,
-                            sealed_by=self.sealed_by,
-                            item_count=len(self.items),
-                            total_size=sum(i.size for i in self.items),
-                            sealed_to=" ".join(compact(k.fingerprint) for k in self.recipients),
-                        )
+                    row = Submission(
+                        id=self.id,
+                        received_hour=hour,
+                        sealed_by=self.sealed_by,
+                        item_count=len(self.items),
+                        total_size=sum(i.size for i in self.items),
+                        sealed_to=" ".join(compact(k.fingerprint) for k in self.recipients),
                     )
+                    s.add(row)
+                    if self._link is not None:
+                        self._link(s, row)
+                        self.conversation_id = row.conversation_id
             except Exception:
                 shutil.rmtree(target, ignore_errors=True)
                 raise
