@@ -27,7 +27,10 @@ import pytest
 
 from tests.conftest import run_tipline as tipline
 from tests.store import sqlitefile
+from tests.store.conversation_helpers import Source, add_reply, first_tip, reply_envelope
 from tests.web.server import Server, free_port, make_server
+from tipline.format.keys import PublicKey
+from tipline.store.conversations import ConversationStore
 from tipline.store.db import make_engine, make_sessions
 from tipline.store.submissions import SubmissionStore
 
@@ -36,6 +39,7 @@ PASSPHRASE = "orbit velvet canyon maple ticket frozen lantern"
 TOKEN = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 SEQUENTIAL = 14  # tips sent one at a time, whose order the test records
 PARALLEL = (6, 3)  # threads x tips each, sent at once across the workers
+CONVERSATIONS = 5  # opened one after another, each with a first tip and two replies
 
 
 @dataclass
@@ -45,6 +49,7 @@ class Evidence:
     root: Path
     arrival: list[str]  # ids of the sequential tips, in the order they arrived
     deleted: list[str]
+    gone_envelopes: list[bytes] = field(default_factory=list, repr=False)  # replies the source deleted
     times: dict[str, os.stat_result] = field(default_factory=dict, repr=False)  # before any read
     files: dict[str, bytes] = field(default_factory=dict, repr=False)
 
@@ -124,16 +129,35 @@ def evidence(tmp_path_factory, keydir) -> Evidence:
             (new,) = ids_on_disk(data) - before
             arrival.append(new)
 
+        engine = make_engine(f"sqlite:///{data / 'tipline.sqlite3'}")  # a third process's connection
+        store = SubmissionStore(data / "store", make_sessions(engine))
+        convs = ConversationStore(store)
+        newsroom = PublicKey.from_text((keydir / "journalist.pub").read_text())
+        deleted_conv: list[str] = []
+        gone: list[bytes] = []
+        for i in range(CONVERSATIONS):  # conversations, their tips and replies, in a known order
+            who = Source.new()
+            cid = first_tip(convs, newsroom, who, f"conversation {i}")
+            (sub,) = [e.id for e in convs.thread(cid)]
+            envelopes = [reply_envelope(f"reply {i}.{n}", who.public_key, newsroom) for n in range(2)]
+            replies = [add_reply(convs, cid, env) for env in envelopes]
+            arrival += [cid, sub, *replies]
+            if i == 1:
+                deleted_conv = [cid, sub, *replies]
+            if i == 3:
+                assert convs.delete_reply(cid, replies[0])
+                gone.append(envelopes[0])
+
         by_journalist = [arrival[3], arrival[8], parallel[0]]
         journalist_delete(journalist, data, by_journalist, base)
-        engine = make_engine(f"sqlite:///{data / 'tipline.sqlite3'}")  # a third process's connection
-        SubmissionStore(data / "store", make_sessions(engine)).delete([arrival[11]])
+        store.delete([arrival[11]])
+        assert convs.delete(deleted_conv[:1]) == 1
         engine.dispose()
         for _ in range(3):  # sources who only look, and a journalist who only reads
             assert source.get("/").status == 200
             assert journalist.get("/").status == 200
 
-        ev = Evidence(data, arrival, [*by_journalist, arrival[11]])
+        ev = Evidence(data, arrival, [*by_journalist, arrival[11], *deleted_conv], gone)
         copy_as_attacker(ev)
         yield ev
     finally:
@@ -279,6 +303,18 @@ def test_a_deleted_tip_leaves_no_trace_in_any_file(evidence):
     assert not any(sid in name for sid in evidence.deleted for name in evidence.times)  # nor in a name
 
 
+def test_a_reply_the_source_deleted_leaves_no_ciphertext(evidence):
+    """Its row stays (the newsroom sees it was deleted); no byte of its envelope's payload may."""
+    assert evidence.gone_envelopes
+    left = [
+        name
+        for env in evidence.gone_envelopes
+        for name, data in evidence.files.items()
+        if env[-64:] in data or env[9:49] in data  # the stream's last chunk; the first stanza
+    ]
+    assert left == []
+
+
 OLD_VERSION = r"""
 import os, secrets, sqlite3, sys
 from sqlalchemy import create_engine
@@ -289,7 +325,8 @@ con = sqlite3.connect(path, isolation_level=None)
 for pragma in ("journal_mode=WAL", "synchronous=FULL", "secure_delete=ON"):
     con.execute(f"PRAGMA {pragma}")
 for sid in ids:
-    con.execute("INSERT INTO submissions VALUES (?, '2026-01-01T10:00Z', 'server', 1, 9, 'A', NULL)", (sid,))
+    con.execute("INSERT INTO submissions (id, received_hour, sealed_by, item_count, total_size, sealed_to) "
+                "VALUES (?, '2026-01-01T10:00Z', 'server', 1, 9, 'A')", (sid,))
 for sid in ids[::4]:
     con.execute("DELETE FROM submissions WHERE id = ?", (sid,))
 os._exit(0)  # as a crash would: the WAL is never checkpointed

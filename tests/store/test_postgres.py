@@ -16,10 +16,13 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import unavailable
+from tests.store.conversation_helpers import Source, open_store, race_first_tips, race_replies, reply_envelope
 from tests.web.conftest import export_and_decrypt  # noqa: F401 (a fixture)
 from tests.web.logins import PASSPHRASE, enrol, parallel_logins, statuses
 from tests.web.server import Server, free_port, make_server
+from tipline.format.keys import SecretKey
 from tipline.store.accounts import LoginRefused, open_accounts
+from tipline.store.conversations import ConversationExists
 from tipline.store.db import make_engine
 
 
@@ -125,3 +128,19 @@ def test_parallel_logins_on_postgres(pg_url, tmp_path, keydir):
     with make_engine(accounts_url).connect() as con:
         n = con.execute(text("select count(*) from journalist_sessions where journalist = 'once'")).scalar()
     assert n == 1
+
+
+def test_conversations_on_postgres(pg_url, tmp_path):
+    """One conversation per verifier hash, no reply lost, and deletion, under PostgreSQL's concurrency."""
+    convs = open_store(new_database(pg_url, "conversations_unit"), tmp_path / "store")
+    newsroom = SecretKey.generate().public_key
+    source = Source.new()
+    results = race_first_tips(convs, newsroom, source)
+    (cid,) = [r for r in results if isinstance(r, str)]
+    assert all(isinstance(r, ConversationExists) for r in results if r != cid), results
+    assert len(list(convs.store.done.iterdir())) == 1 and list(convs.store.pending.iterdir()) == []
+    ids = race_replies(convs, cid, reply_envelope("parallel", source.public_key, newsroom))
+    assert sorted(e.id for e in convs.thread(cid) if e.kind == "reply") == sorted(ids) and len(ids) == 24
+    assert convs.find(source.derived.verifier_hash).id == cid
+    assert convs.delete([cid]) == 1
+    assert convs.list() == [] and list(convs.store.replies.iterdir()) == [] and convs.store.list() == []
