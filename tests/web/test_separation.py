@@ -77,7 +77,8 @@ def test_source_app_never_opens_the_journalist_folder(tmp_path, keydir):
         assert any(name == "accounts.db" for _mask, name in watch.events())
     finally:
         watch.close()
-    assert tables(data / "tipline.sqlite3") == {"submissions", "downloads"}
+    # What the source app needs, conversations included; not one table of the accounts.
+    assert tables(data / "tipline.sqlite3") == {"submissions", "downloads", "conversations", "replies"}
     assert tables(private / "accounts.db") == {"journalists", "journalist_sessions", "login_throttle"}
 
 
