@@ -142,7 +142,8 @@ def check_no_secret_keys(data_dir: Path) -> list[Finding]:
 # -- database -------------------------------------------------------------------------
 
 
-def _sqlite_path(url: str) -> Path | None:
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL, or None for another database (or an in-memory one)."""
     from sqlalchemy.engine import make_url
 
     u = make_url(url)
@@ -171,7 +172,7 @@ def _journalist_rows(url: str) -> list[tuple[str, str]] | None:
     open, the main file is complete) needs immutable=1 to open without making a -shm."""
     from sqlalchemy import create_engine, inspect, text
 
-    db = _sqlite_path(url)
+    db = sqlite_path(url)
     if db is not None:
         immutable = "&immutable=1" if _closed_wal(db) else ""
         engine = create_engine(f"sqlite:///file:{db}?mode=ro{immutable}&uri=true")
@@ -194,12 +195,10 @@ def _journalist_rows(url: str) -> list[tuple[str, str]] | None:
 
 
 def check_journalists(settings: Settings) -> list[Finding]:
-    from tipline.doctor_layout import accounts_url
-
     add = f"Fix: tipline journalist add NAME --data-dir {settings.data_dir}"
-    url = accounts_url(settings)
+    url = settings.accounts_db_url
     out: list[Finding] = []
-    db = _sqlite_path(url)
+    db = sqlite_path(url)
     try:
         if db is not None and not db.exists():
             rows = None
@@ -208,7 +207,7 @@ def check_journalists(settings: Settings) -> list[Finding]:
             rows = _journalist_rows(url)
         submissions = settings.db_url
         old = None
-        sdb = _sqlite_path(submissions)
+        sdb = sqlite_path(submissions)
         if sdb is None or sdb.exists():
             old = _journalist_rows(submissions) if submissions != url else None
     except Exception as e:  # any driver error: report it, do not crash the doctor

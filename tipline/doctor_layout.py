@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tipline.config import Settings
-from tipline.doctor import Finding, problem
+from tipline.doctor import Finding, problem, sqlite_path
 
 SOURCE_USER, JOURNALIST_USER, GROUP = "tipline-source", "tipline-journalist", "tipline"
 SHARED_DB_FILES = ("", "-wal", "-shm", "-journal")
@@ -112,25 +112,11 @@ def can_enter(path: Path, user: pwd.struct_passwd, gids: set[int]) -> bool:
     return bits != 0
 
 
-def _sqlite_file(url: str) -> Path | None:
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    if not u.drivername.startswith("sqlite") or not u.database or u.database == ":memory:":
-        return None
-    return Path(u.database)
-
-
-def accounts_url(settings: Settings) -> str:
-    """The accounts database the journalist app opens (settings.accounts_db_url)."""
-    return settings.accounts_db_url
-
-
 def same_database(a: str, b: str) -> bool:
     """Whether two database URLs name one database: the same SQLite file, or server and database."""
     from sqlalchemy.engine import make_url
 
-    fa, fb = _sqlite_file(a), _sqlite_file(b)
+    fa, fb = sqlite_path(a), sqlite_path(b)
     if fa is not None or fb is not None:
         return fa is not None and fb is not None and os.path.realpath(fa) == os.path.realpath(fb)
     ua, ub = make_url(a), make_url(b)
@@ -149,7 +135,7 @@ def check_layout(settings: Settings, people: People) -> list[Finding]:
             )
         ]
     out = expect(d, root, gid, 0o2770)
-    db = _sqlite_file(settings.db_url)
+    db = sqlite_path(settings.db_url)
     if db is not None:
         if not db.exists():
             fix = f"install -m 0660 -o {src.pw_name} -g {_group(gid)} /dev/null {db}"
@@ -245,7 +231,7 @@ def _cannot_enter(folder: Path, user: pwd.struct_passwd, people: People, what: s
 
 
 def check_databases(settings: Settings) -> list[Finding]:
-    if same_database(settings.db_url, accounts_url(settings)):
+    if same_database(settings.db_url, settings.accounts_db_url):
         return [
             problem(
                 "The accounts database is the submissions database, so the source app can read the "

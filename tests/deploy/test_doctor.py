@@ -514,11 +514,10 @@ def test_accounts_database_setting_is_read_with_its_default(tmp_path):
     from dataclasses import replace
 
     from tipline.config import Settings
-    from tipline.doctor_layout import accounts_url, check_databases
+    from tipline.doctor_layout import check_databases
 
     settings = Settings(data_dir=tmp_path)
-    assert accounts_url(settings) == f"sqlite:///{tmp_path}/journalist/accounts.db"
+    assert settings.accounts_db_url == f"sqlite:///{tmp_path}/journalist/accounts.db"
     assert check_databases(settings) == []
-    if "accounts_database_url" in Settings.__dataclass_fields__:
-        same = replace(settings, accounts_database_url=settings.db_url)
-        assert [f.level for f in check_databases(same)] == ["problem"]
+    same = replace(settings, accounts_database_url=settings.db_url)
+    assert [f.level for f in check_databases(same)] == ["problem"]
