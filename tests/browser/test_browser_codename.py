@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, FALLBACK_NOISE, JS_DIR, MODES
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, JS_DIR, MODES, EnvelopePage
 from tipline.format import codename
 
 VECTORS = sorted((Path(__file__).parents[1] / "vectors" / "codename").glob("*.json"))
@@ -68,21 +68,8 @@ NEW = """async ([n, salt]) => {
 }"""
 
 
-class CodenamePage:
-    def __init__(self, mode: str, page) -> None:
-        self.mode, self.page, self.errors = mode, page, []
-
-    def evaluate(self, script: str, arg: object = None) -> object:
-        return self.page.evaluate(script, arg)
-
-    def new_errors(self) -> list[str]:
-        errs = [e for e in self.errors if not (self.mode != "wasm" and FALLBACK_NOISE in e)]
-        self.errors.clear()
-        return errs
-
-
 @pytest.fixture(scope="module")
-def _codename_pages(playwright_instance, static_server) -> Iterator[Callable[[str], CodenamePage]]:
+def _codename_pages(playwright_instance, static_server) -> Iterator[Callable[[str], EnvelopePage]]:
     for name in (*SCRIPTS, "sodium.js"):
         shutil.copyfile(JS_DIR / name, static_server.root / "js" / name)
     (static_server.root / "codename.html").write_text(PAGE, "utf-8")
@@ -90,9 +77,9 @@ def _codename_pages(playwright_instance, static_server) -> Iterator[Callable[[st
     standard = PAGE.replace("sodium-sumo.js", "sodium.js")
     (static_server.root / "codename-standard.html").write_text(standard, "utf-8")
     browsers: dict[bool, object] = {}
-    pages: dict[str, CodenamePage] = {}
+    pages: dict[str, EnvelopePage] = {}
 
-    def get(mode: str) -> CodenamePage:
+    def get(mode: str) -> EnvelopePage:
         if mode not in pages:
             jitless = mode == "jitless"
             if jitless not in browsers:
@@ -100,7 +87,7 @@ def _codename_pages(playwright_instance, static_server) -> Iterator[Callable[[st
                 browsers[jitless] = playwright_instance.chromium.launch(executable_path=CHROMIUM, args=args)
             page = browsers[jitless].new_context().new_page()
             page.set_default_timeout(300_000)
-            cp = CodenamePage(mode, page)
+            cp = EnvelopePage(mode, page, static_server)
             page.on("pageerror", lambda e: cp.errors.append(str(e)))
             if mode == "no-wasm":
                 page.add_init_script("delete globalThis.WebAssembly")
@@ -116,7 +103,7 @@ def _codename_pages(playwright_instance, static_server) -> Iterator[Callable[[st
 
 
 @pytest.fixture(params=MODES)
-def cn_page(request, _codename_pages) -> Iterator[CodenamePage]:
+def cn_page(request, _codename_pages) -> Iterator[EnvelopePage]:
     cp = _codename_pages(request.param)
     cp.new_errors()
     yield cp
