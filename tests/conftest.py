@@ -68,8 +68,14 @@ def run_tipline(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 def decrypt_with(keydir: Path, out: Path, *inputs: Path) -> subprocess.CompletedProcess:
     """`tipline-offline decrypt` with the keygen-made key of the `keydir` fixture."""
     return run_offline(
-        "decrypt", *map(str, inputs), "--key", str(keydir / "journalist.key"), "--out", str(out),
-        "--passphrase-file", str(keydir / "pass.txt"),
+        "decrypt",
+        *map(str, inputs),
+        "--key",
+        str(keydir / "journalist.key"),
+        "--out",
+        str(out),
+        "--passphrase-file",
+        str(keydir / "pass.txt"),
     )
 
 
@@ -82,3 +88,19 @@ def export_and_decrypt(data_dir: Path, keydir: Path, work: Path) -> Path:
     r = decrypt_with(keydir, out, bundle)
     assert r.returncode == 0, r.stderr
     return out
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """The data folder on a 6 MB tmpfs (as root), so the disk really fills up."""
+    data = tmp_path / "data"
+    data.mkdir()
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=6m,mode=0700", "tmpfs", str(data)],
+        capture_output=True,
+        text=True,
+    )
+    if r.returncode != 0:
+        unavailable(f"needs root to mount a small tmpfs: {r.stderr.strip()}")
+    yield data
+    subprocess.run(["umount", "-l", str(data)], check=False)

@@ -62,17 +62,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"No recipient key in {settings.keys_dir}, so tips could not be encrypted. "
             f"Add one first: tipline keys add --data-dir {settings.data_dir} journalist.pub"
         )
-    # Before any worker starts: tables exist, and what was never acknowledged is removed (by the
-    # source app only: the journalist app would delete the source app's uploads in flight).
-    store = _store(settings)
-    if args.app == "journalist":
-        _accounts(settings)  # its tables and key file too, before workers race to make them
-    removed = store.recover() if args.app == "source" else 0
+    # Before any worker starts: tables and secrets exist, and what was never acknowledged is
+    # removed (by the source app only: the journalist app would delete the source app's uploads
+    # in flight). A worker then writes nothing to boot, so a disk that fills later cannot stop
+    # one from starting, and a full disk now is one clear line, not a worker's traceback.
+    removed = _prepare(args.app, settings)
     if removed:
         print(f"Removed {removed} unacknowledged partial upload(s) left by an earlier stop.", file=sys.stderr)
     factory = create_journalist_app if args.app == "journalist" else create_source_app
     TiplineServer(factory, settings).run()
     return 0
+
+
+def _prepare(app: str, settings: Settings) -> int:
+    """Make what the app's workers would otherwise make at boot; return the uploads removed."""
+    from sqlalchemy.exc import OperationalError
+
+    from tipline.store.secretfile import SecretFileError, load_or_create
+
+    try:
+        store = _store(settings)
+        load_or_create(settings.csrf_secret_path(app))
+        if app == "journalist":
+            _accounts(settings)  # its tables and key file too, before workers race to make them
+            return 0
+        return store.recover()
+    except SecretFileError as e:
+        raise CliError(str(e)) from None
+    except (OSError, OperationalError) as e:
+        why = e.strerror if isinstance(e, OSError) else str(e.orig)
+        raise CliError(
+            f"Cannot prepare the data folder {settings.data_dir} ({why}). "
+            "Check that its disk has free space and that this user may write there, then start again."
+        ) from None
 
 
 def _accounts(settings: Settings):

@@ -78,6 +78,14 @@ class Settings:
     def totp_key_path(self) -> Path:
         return self.journalist_private_dir / "totp.key"
 
+    def private_dir(self, app: str) -> Path:
+        """The folder of the app named "source" or "journalist"."""
+        return self.journalist_private_dir if app == "journalist" else self.source_private_dir
+
+    def csrf_secret_path(self, app: str) -> Path:
+        """Each app's CSRF secret, in its own folder, so a token of one is worthless to the other."""
+        return self.private_dir(app) / "csrf.secret"
+
     @property
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"

@@ -11,7 +11,6 @@ refuse the page's scripts: the form then posts as it does without them.
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -28,21 +27,17 @@ SCRIPTS = re.compile(r"/static/js/[^/]+\.js$")
 
 
 @pytest.fixture
-def full_site(tmp_path, keydir) -> Iterator[Server]:
-    """A tip line whose data folder is a 6 MB tmpfs (mounted as root), filled to the last byte."""
-    data = tmp_path / "data"
-    data.mkdir()
-    mount = ["mount", "-t", "tmpfs", "-o", "size=6m,mode=0700", "tmpfs", str(data)]
-    r = subprocess.run(mount, capture_output=True, text=True)
-    if r.returncode != 0:
-        unavailable(f"needs root to mount a small tmpfs: {r.stderr.strip()}")
+def full_site(tmp_path, keydir, small_disk) -> Iterator[Server]:
+    """A tip line whose data folder is a 6 MB tmpfs, filled to the last byte."""
     srv = make_server(tmp_path, keydir / "journalist.pub").start()
     try:
-        fill_disk(data / "filler")
+        # start() returns once gunicorn listens, which may be before its worker has
+        # booted. One answered request means it is up; then fill the disk.
+        assert srv.request("GET", "/", cookies=False).status == 200
+        fill_disk(small_disk / "filler")
         yield srv
     finally:
         srv.stop()
-        subprocess.run(["umount", "-l", str(data)], check=False)
 
 
 def check_axe(tab: Tab, what: str) -> None:

@@ -170,14 +170,21 @@ def multipart(
 
 
 def fill_disk(path: Path) -> None:
-    """Write zeros to `path` until its file system is full (a small tmpfs in the tests)."""
-    with open(path, "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError:
-            pass
+    """Write zeros to `path` until its file system is full (a small tmpfs in the tests).
+
+    Unbuffered, and down to single bytes: a buffered file would keep the
+    bytes that did not fit and raise again when it is closed.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        size = 65536
+        while size:
+            try:
+                os.write(fd, b"\0" * size)
+            except OSError:
+                size //= 2
+    finally:
+        os.close(fd)
 
 
 def make_server(base: Path, pubfile: Path | None) -> Server:

@@ -7,12 +7,11 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 
-import pytest
-
-from tests.conftest import export_and_decrypt, unavailable
+from tests.conftest import export_and_decrypt
 from tests.web.server import Server, fill_disk, make_server
 
 
@@ -80,20 +79,19 @@ def test_worker_and_master_killed_mid_load_nothing_acknowledged_is_lost(tmp_path
         srv.stop()
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """The data folder on a 6 MB tmpfs (as root), so the disk really fills up."""
-    data = tmp_path / "data"
-    data.mkdir()
-    r = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=6m,mode=0700", "tmpfs", str(data)],
-        capture_output=True,
-        text=True,
-    )
-    if r.returncode != 0:
-        unavailable(f"needs root to mount a small tmpfs: {r.stderr.strip()}")
-    yield data
-    subprocess.run(["umount", "-l", str(data)], check=False)
+def test_serve_on_a_full_disk_says_so_in_one_line(tmp_path, keydir, small_disk):
+    srv = make_server(tmp_path, keydir / "journalist.pub")
+    fill_disk(small_disk / "filler")
+    for app in ("source", "journalist"):
+        r = subprocess.run(
+            [sys.executable, "-m", "tipline.cli", "serve", "--app", app, "--data-dir", str(srv.data_dir)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode == 1, (app, r.stderr)
+        assert r.stderr.startswith(f"tipline: Cannot prepare the data folder {srv.data_dir}"), (app, r.stderr)
+        assert "free space" in r.stderr and "Traceback" not in r.stderr and r.stderr.count("\n") == 1
 
 
 def test_disk_full_gives_503_keeps_what_was_stored_and_recovers(tmp_path, keydir, small_disk):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flask import Flask, Response, jsonify, render_template, request, send_from_directory
@@ -72,7 +71,7 @@ class Context:
         return all(self.assets.exists(n) for n in ("js/sodium.js", "js/envelope.js", "js/submit.js"))
 
 
-def _base_app(settings: Settings, private_dir: Path) -> tuple[Flask, Context]:
+def _base_app(settings: Settings, app_name: str) -> tuple[Flask, Context]:
     """What both apps share: storage, headers, static files with SRI, and plain error pages.
 
     Each app keeps its CSRF secret in its own private folder, so a token
@@ -86,7 +85,7 @@ def _base_app(settings: Settings, private_dir: Path) -> tuple[Flask, Context]:
         settings=settings,
         store=SubmissionStore(settings.store_dir, sessions),
         keyring=Keyring(settings.keys_dir),
-        csrf=Csrf(load_or_create(private_dir / "csrf.secret")),
+        csrf=Csrf(load_or_create(settings.csrf_secret_path(app_name))),
         assets=Assets(),
     )
     app.extensions["tipline"] = ctx
@@ -154,7 +153,7 @@ def create_source_app(settings: Settings) -> Flask:
     here finds no journalist credentials, sealed or not.
     """
     hold_tipline_logs(settings.log_hold_s)  # before the app: Flask then adds no handler of its own
-    app, _ctx = _base_app(settings, settings.source_private_dir)
+    app, _ctx = _base_app(settings, "source")
     app.request_class = UploadRequest
     app.config.update(
         # The browser path's allowance (see source.submit) plus room for the multipart framing.
@@ -174,7 +173,7 @@ def create_journalist_app(settings: Settings) -> Flask:
     """The journalists' app: login, the list, bundles, deletion. Served on its own onion."""
     from tipline.store.accounts import open_accounts
 
-    app, ctx = _base_app(settings, settings.journalist_private_dir)
+    app, ctx = _base_app(settings, "journalist")
     ctx.accounts = open_accounts(
         settings.accounts_db_url,
         settings.totp_key_path,
