@@ -82,6 +82,22 @@ def test_a_reply_sealed_in_the_browser(room, open_tab, newsroom_key, mode):
     assert tab.problems() == []
 
 
+def test_without_its_crypto_script_the_page_says_the_server_will_seal(room, open_tab, newsroom_key):
+    """sodium.js blocked (or failing its integrity check): the note says so before anything is sent."""
+    cid, source = room.open_conversation("blocked script")
+    tab = logged_in(room, open_tab, "wasm")
+    tab.page.route("**/static/js/sodium.js", lambda route: route.abort())
+    tab.goto(f"/conversations/{cid}")
+    tab.page.wait_for_selector("#reply-form[data-crypto=failed]")
+    assert "the server will encrypt it in memory" in tab.page.inner_text("#reply-note")
+    tab.page.fill("#reply", "sealed on the server instead")
+    tab.page.click("#send-reply")
+    tab.page.wait_for_url(re.compile(r".*\?sent=1$"))
+    rid, _, _, sealed_by, _ = the_reply(room, cid)
+    assert sealed_by == "server"
+    assert opens(room.convs.reply_envelope(rid), source.secret_key) == "sealed on the server instead"
+
+
 def test_a_reply_with_javascript_off(room, open_tab, newsroom_key):
     cid, source = room.open_conversation("no scripts here")
     tab = logged_in(room, open_tab, "js-off")
