@@ -177,19 +177,29 @@ def test_a_reply_too_long_or_empty_is_refused_with_its_text_kept(room, j):
 
 
 def test_a_file_part_in_a_reply_form_is_refused_never_spooled(room, j):
-    """A client that sends the reply as a file part (Werkzeug would spool 500 KB+ to a temp file)."""
+    """A client that sends a file part with the reply (Werkzeug would spool 500 KB+ to a temp file).
+
+    The whole form is refused, the reply in it too: Python's temporary files are
+    unnamed (O_TMPFILE), so no watch of the folders could see one being made.
+    """
     cid, _ = room.open_conversation("spool")
     marker = b"MARKER-spool-" + unknown_id().encode()
-    body, ctype = multipart(
-        [("csrf_token", token_of(j, f"/conversations/{cid}"))],
-        [("message", "reply.txt", marker * 20_000, "text/plain")],
-    )
-    with DiskWatch([room.data_dir, room.source.tmp_dir]) as watch:
-        r = j.request("POST", f"/conversations/{cid}/reply", body=body, headers={"Content-Type": ctype})
-    assert r.status == 400
-    assert [p for p in watch.created if not SQLITE_OWN.search(p.name)] == []
-    assert [p for p, data in watch.contents.items() if marker in data] == []
+    token = token_of(j, f"/conversations/{cid}")
+    for fields, files in (
+        ([("csrf_token", token)], [("message", "reply.txt", marker * 20_000, "text/plain")]),
+        ([("csrf_token", token), ("message", "hello")], [("extra", "x.bin", marker * 20_000, "text/plain")]),
+    ):
+        body, ctype = multipart(fields, files)
+        with DiskWatch([room.data_dir, room.source.tmp_dir]) as watch:
+            r = j.request("POST", f"/conversations/{cid}/reply", body=body, headers={"Content-Type": ctype})
+        assert r.status == 400 and b"Something in what was sent was not right" in r.body
+        assert [p for p in watch.created if not SQLITE_OWN.search(p.name)] == []
+        assert [p for p, data in watch.contents.items() if marker in data] == []
     assert [row for row in reply_rows(room.data_dir) if row[1] == cid] == []
+    # A multipart reply without a file part is taken, as a browser may send one.
+    body, ctype = multipart([("csrf_token", token), ("message", "multipart, fields only")])
+    r = j.request("POST", f"/conversations/{cid}/reply", body=body, headers={"Content-Type": ctype})
+    assert r.status == 303
 
 
 def test_an_envelope_written_offline_is_kept_as_it_came(room, j, newsroom_key):
