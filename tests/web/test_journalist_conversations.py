@@ -287,6 +287,8 @@ def test_download_a_whole_conversation(room, j, keydir, tmp_path):
     follow = room.convs.begin_follow_up(cid, "server", [room.newsroom_key], 1 << 20, 10)
     follow.add_message("MARKER-its follow-up")
     follow.commit()
+    page = j.get(f"/conversations/{cid}").body.decode()
+    assert 'id="download-conversation"' in page  # the page's own download button posts the same
     r = j.post_urlencoded("/download", {"csrf_token": token_of(j, "/"), "conversation": cid})
     assert r.status == 200 and r.header("Content-Type") == "application/x-tar"
     with tarfile.open(fileobj=io.BytesIO(r.body)) as t:

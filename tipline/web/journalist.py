@@ -175,7 +175,7 @@ def download():
             "j_message.html",
             400,
             title="Nothing selected",
-            text="Select at least one submission, or choose Download all new.",
+            text="Select at least one submission or conversation, or choose Download all new.",
         )
     ids = [s.id for s in subs]
     me = g.journalist
