@@ -208,6 +208,32 @@ MUTANTS: list[Mutant] = [
         "    if False:\n        raise ConfigError(",
         "tests/web/test_serving.py::test_serve_refuses_a_public_bind",
     ),
+    # The journalist app's replies (issue 10).
+    _m(
+        "reply-js-posts-plaintext",
+        "the reply box sends the reply's text beside its envelope",
+        WEB + "static/js/reply.js",
+        'data.append("envelope", envelope, "reply.envelope");',
+        'data.append("envelope", envelope, "reply.envelope");\n'
+        '      data.append("message", form.elements.message.value);',
+        "tests/browser/test_browser_replies.py::test_a_reply_sealed_in_the_browser",
+    ),
+    _m(
+        "journalist-forms-spool-files",
+        "a file part in a journalist form goes to Werkzeug's spooled temporary file",
+        WEB + "reply_upload.py",
+        'raise BadRequest("This address takes no files.")',
+        "return super()._get_file_stream(total_content_length, content_type, filename, content_length)",
+        "tests/web/test_journalist_conversations.py::test_a_file_part_in_a_reply_form_is_refused_never_spooled",
+    ),
+    _m(
+        "reply-sealed-without-the-newsroom",
+        "a reply typed with JavaScript off is sealed to the source alone",
+        STORE + "replies.py",
+        "return [source_key, *journalist_keys]",
+        "return [source_key]",
+        "tests/web/test_journalist_conversations.py::test_a_reply_without_javascript_is_sealed_in_memory_and_opens_for_both_sides",
+    ),
 ]
 
 

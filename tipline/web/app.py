@@ -18,6 +18,7 @@ from tipline.store.submissions import DISK_FULL, IntakeError, StorageFull, Submi
 from .assets import Assets
 from .digest import hold_tipline_logs
 from .logs import TiplineFlask, log_unexpected
+from .reply_upload import JournalistRequest
 from .security import Csrf, install_headers
 from .slowbody import BodyDeadline, ClientTooSlow
 from .uploads import UploadRequest
@@ -170,7 +171,7 @@ def create_source_app(settings: Settings) -> Flask:
 
 
 def create_journalist_app(settings: Settings) -> Flask:
-    """The journalists' app: login, the list, bundles, deletion. Served on its own onion."""
+    """The journalists' app: login, the list, conversations and replies, bundles. On its own onion."""
     from tipline.store.accounts import open_accounts
 
     app, ctx = _base_app(settings, "journalist")
@@ -180,10 +181,15 @@ def create_journalist_app(settings: Settings) -> Flask:
         settings.session_idle_minutes * 60,
         settings.session_max_hours * 3600,
     )
-    app.config.update(MAX_CONTENT_LENGTH=1024 * 1024, MAX_FORM_PARTS=5000)
+    # Forms hold fields only, in memory (a reply typed with JavaScript off is one, 64 KiB of text at
+    # most, up to 3 times that URL-encoded); the one file, a reply envelope, is read as it arrives.
+    app.request_class = JournalistRequest
+    app.config.update(MAX_CONTENT_LENGTH=1024 * 1024, MAX_FORM_MEMORY_SIZE=1024 * 1024, MAX_FORM_PARTS=5000)
     from .journalist import bp
+    from .journalist_conversations import bp as conversations_bp
 
     app.register_blueprint(bp)
+    app.register_blueprint(conversations_bp)
     return _guard_bodies(app, settings)
 
 

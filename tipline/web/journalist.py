@@ -1,6 +1,7 @@
 """The journalists' pages: log in with passphrase and code, list, download bundles, delete.
 
-Everything here stays ciphertext: the server has no key to open it.
+Everything here stays ciphertext: the server has no key to open it. The
+conversation pages and the reply box are in journalist_conversations.py.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from flask import (
 )
 
 from tipline.store.accounts import AccountError, LoginRefused, Throttled
+from tipline.store.conversations import ConversationStore
 from tipline.store.export import iter_export
 from tipline.store.keyring import compact
 from tipline.store.submissions import SubmissionInfo, current_hour
 
+from .grouping import groups
 from .security import check_origin
 
 bp = Blueprint("journalist", __name__)
@@ -131,11 +134,14 @@ def _human(n: int) -> str:
 @login_required
 def index():
     t = _ctx()
-    subs = t.store.list()
+    listed = groups(t.store)
+    subs = [item for grp in listed for kind, item in grp.items if kind == "submission"]
     active = {compact(k.fingerprint) for k in t.keyring.active()}
     return _csrf_page(
         "j_list.html",
+        groups=listed,
         subs=subs,
+        conversations=sum(1 for grp in listed if grp.conversation),
         me=g.journalist,
         human=_human,
         active=active,
@@ -144,10 +150,18 @@ def index():
 
 
 def _selected() -> list[SubmissionInfo]:
+    """The submissions chosen one by one, and those of every conversation chosen whole."""
     t = _ctx()
     if request.form.get("which") == "new":
         return [s for s in t.store.list() if g.journalist not in s.downloads]
-    return t.store.get(request.form.getlist("id"))
+    ids, convs = set(request.form.getlist("id")), set(request.form.getlist("conversation"))
+    return [s for s in t.store.list() if s.id in ids or (s.conversation_id and s.conversation_id in convs)]
+
+
+def _chosen_conversations() -> list[str]:
+    """The conversations chosen whole that still exist (each goes with its source record)."""
+    known = {c.id for c in ConversationStore(_ctx().store).list()}
+    return sorted(set(request.form.getlist("conversation")) & known)
 
 
 @bp.post("/download")
@@ -161,7 +175,7 @@ def download():
             "j_message.html",
             400,
             title="Nothing selected",
-            text="Select at least one submission, or choose Download all new.",
+            text="Select at least one submission or conversation, or choose Download all new.",
         )
     ids = [s.id for s in subs]
     me = g.journalist
@@ -186,9 +200,20 @@ def delete_confirm():
     subs = _selected()
     if not subs:
         return _csrf_page(
-            "j_message.html", 400, title="Nothing selected", text="Select the submissions to delete."
+            "j_message.html",
+            400,
+            title="Nothing selected",
+            text="Select the submissions or the conversations to delete.",
         )
-    return _csrf_page("j_delete.html", subs=subs, human=_human)
+    chosen = {s.id for s in subs}
+    # A conversation whose every submission is chosen goes too (the store's rule): say so first.
+    ending = sorted(
+        {s.conversation_id for s in subs if s.conversation_id}
+        - {s.conversation_id for s in _ctx().store.list() if s.id not in chosen}
+    )
+    return _csrf_page(
+        "j_delete.html", subs=subs, conversations=_chosen_conversations(), ending=ending, human=_human
+    )
 
 
 @bp.post("/delete/confirmed")
@@ -197,7 +222,12 @@ def delete_done():
     _check_post()
     if request.form.get("confirm") != "yes":
         abort(400)
-    n = _ctx().store.delete(request.form.getlist("id"))
-    return _csrf_page(
-        "j_message.html", title="Deleted", text=f"Deleted {n} submission(s), their files and their rows."
-    )
+    # One transaction: a conversation chosen whole goes with its source record and its replies.
+    n, c = _ctx().store.remove(request.form.getlist("id"), _chosen_conversations())
+    text = f"Deleted {n} submission(s), their files and their rows."
+    if c:
+        text = (
+            f"Deleted {n} submission(s) and {c} conversation(s), with their files, their replies, "
+            "their rows and the source's record."
+        )
+    return _csrf_page("j_message.html", title="Deleted", text=text)

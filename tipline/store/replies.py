@@ -1,0 +1,73 @@
+"""What a reply is sealed to, how large it may be, and the server's sealing of one (JavaScript off).
+
+docs/conversations.md "Replies": a reply is a v1 envelope sealed to the
+conversation's source key and to every active journalist key. The text is
+sealed in memory and only the envelope goes on to the store. No Flask here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tipline.format.header import MAX_RECIPIENTS
+from tipline.format.keys import PublicKey
+from tipline.format.payload import Metadata
+from tipline.format.stream import seal_bytes
+
+from .submissions import IntakeError
+
+# A reply is text: 64 KiB of it (UTF-8) is pages of questions.
+MAX_REPLY_TEXT = 64 * 1024
+# The envelope of the longest reply sealed to 32 recipients is about 71 KiB
+# (Padmé, the header's 32 stanzas, the chunk tags); this leaves room to spare.
+MAX_REPLY_ENVELOPE = 128 * 1024
+MESSAGE = Metadata("message", "", "text/plain; charset=utf-8")
+
+
+class EmptyReply(IntakeError):
+    def __init__(self) -> None:
+        super().__init__("The reply is empty. Nothing was sent: write the reply, then send it.")
+
+
+class ReplyTextTooLong(IntakeError):
+    def __init__(self) -> None:
+        super().__init__(
+            f"This reply is longer than the {MAX_REPLY_TEXT:,} bytes a reply may be. "
+            "Nothing was kept: shorten it, or split it over two replies."
+        )
+
+
+class NoNewsroomKey(IntakeError):
+    def __init__(self) -> None:
+        super().__init__(
+            "This tip line has no active journalist key, so the newsroom could not read its own reply. "
+            "Nothing was kept: an administrator must add a key with `tipline keys add` first."
+        )
+
+
+class TooManyNewsroomKeys(IntakeError):
+    def __init__(self) -> None:
+        super().__init__(
+            f"This tip line has more than {MAX_RECIPIENTS - 1} active journalist keys, and a reply "
+            f"can be sealed to {MAX_RECIPIENTS} keys at most, the source's among them. Nothing was "
+            "kept: an administrator must retire a key with `tipline keys retire` first."
+        )
+
+
+def reply_recipients(source_key: PublicKey, journalist_keys: Sequence[PublicKey]) -> list[PublicKey]:
+    """The source's key first, then every active journalist key: at most 32 in all."""
+    if not journalist_keys:
+        raise NoNewsroomKey
+    if len(journalist_keys) > MAX_RECIPIENTS - 1:
+        raise TooManyNewsroomKeys
+    return [source_key, *journalist_keys]
+
+
+def seal_reply(text: str, recipients: Sequence[PublicKey]) -> bytes:
+    """The envelope of a reply typed with JavaScript off; the text lives only in memory."""
+    if not text.strip():
+        raise EmptyReply
+    content = text.encode("utf-8")
+    if len(content) > MAX_REPLY_TEXT:
+        raise ReplyTextTooLong
+    return seal_bytes(content, MESSAGE, recipients)
