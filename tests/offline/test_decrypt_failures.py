@@ -21,7 +21,8 @@ from tests.offline.bombs import seal_meta
 from tipline.format.keys import PublicKey
 from tipline.format.payload import Metadata
 from tipline.format.stream import EnvelopeWriter, seal_bytes
-from tipline.offline.decrypt import DecryptJob, _record_bytes
+from tipline.offline.decrypt import DecryptJob
+from tipline.offline.files import json_bytes as _record_bytes
 
 
 def poisoned(pub: PublicKey) -> bytes:

@@ -31,7 +31,6 @@ HOSTILE_CONTENT = b"hostile content \x00\xff"
 POISON = b'{"v":1,"kind":"file","name":"\\ud800.txt","type":"","length":%d}' % len(HOSTILE_CONTENT)
 
 
-
 def tree(root: Path) -> dict[str, bytes | None]:
     """Every path under root with its bytes (None for folders), without following links."""
     out: dict[str, bytes | None] = {}

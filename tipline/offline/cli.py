@@ -1,4 +1,4 @@
-"""tipline-offline: keygen, fingerprint, seal and decrypt on the air-gapped machine.
+"""tipline-offline: keygen, fingerprint, seal, decrypt and reply on the air-gapped machine.
 
 Exit codes (docs/offline.md): 0 success, 1 a problem with files or the
 system, 2 usage, 3 wrong passphrase or bad key file, 4 not a recipient,
@@ -27,6 +27,7 @@ from tipline.format.payload import Metadata
 from tipline.format.stream import EnvelopeWriter
 
 from .decrypt import DecryptJob, Summary
+from .reply import ReplyError, write_reply
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PASSPHRASE, EXIT_NOT_RECIPIENT, EXIT_DAMAGED = 0, 1, 2, 3, 4, 5
 MIN_PASSPHRASE = 10
@@ -177,6 +178,18 @@ def cmd_seal(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_reply(args: argparse.Namespace) -> int:
+    try:
+        cid, count, size = write_reply(args.folder, args.message_file, args.output)
+    except ReplyError as e:
+        raise Fail(str(e), e.code) from None
+    print(
+        f"Sealed a reply in conversation {cid} to its source and {count - 1} newsroom key(s): "
+        f"{args.output} ({size} bytes). Upload it on the conversation's page in the journalist app."
+    )
+    return EXIT_OK
+
+
 class _Progress:
     """A one-line progress bar on stderr, only when it is a terminal."""
 
@@ -221,7 +234,8 @@ def cmd_decrypt(args: argparse.Namespace) -> int:
 def _report(s: Summary, out: Path) -> int:
     for f in s.failures:
         print(f"{f.label}: {f.message}", file=sys.stderr)
-    parts = [f"decrypted {s.decrypted} item(s) from {len(s.submissions)} submission(s) into {out}"]
+    replies = f" and {len(s.replies)} reply(ies)" if s.replies else ""
+    parts = [f"decrypted {s.decrypted} item(s) from {len(s.submissions)} submission(s){replies} into {out}"]
     if s.skipped:
         parts.append(f"skipped {s.skipped} already decrypted")
     if s.failures:
@@ -242,7 +256,7 @@ def _report(s: Summary, out: Path) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tipline-offline",
-        description="Tipline's offline tool: make keys, and decrypt submissions on an air-gapped machine.",
+        description="Tipline's offline tool: make keys, decrypt submissions and seal replies, air-gapped.",
     )
     p.add_argument("--version", action="version", version=f"tipline-offline {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -270,6 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", type=Path, required=True, help="folder for the decrypted submissions")
     d.add_argument("--passphrase-file", type=Path, help="read the passphrase from this file's first line")
     d.set_defaults(func=cmd_decrypt)
+
+    r = sub.add_parser("reply", help="seal a reply in a conversation decrypt wrote (no secret key)")
+    r.add_argument("folder", type=Path, metavar="FOLDER", help="a conversation-<id> folder from decrypt")
+    r.add_argument("--message-file", type=Path, required=True, help="the reply's text, UTF-8, up to 64 KiB")
+    r.add_argument("-o", "--output", type=Path, required=True, help="envelope to write (must not exist)")
+    r.set_defaults(func=cmd_reply)
     return p
 
 
