@@ -170,3 +170,37 @@ def test_items_json_and_thread_txt_are_private(world, tmp_path, keydir):
     for name in ("thread.txt", "conversation.json"):
         assert os.stat(folder / name).st_mode & 0o777 == 0o600
     assert os.stat(folder).st_mode & 0o777 == 0o700
+
+
+def test_the_journalist_apps_download_carries_the_keyring(world):
+    """The web download calls iter_export(store, subs) alone: the keys beside the store still travel."""
+    import io
+
+    from tipline.format.bundle import read_manifest
+    from tipline.format.ustar import MemberFile, TarReader
+    from tipline.store.export import iter_export
+
+    room = world["room"]
+    blob = io.BytesIO(b"".join(iter_export(room.convs.store, room.convs.store.list())))
+    first = next(TarReader(blob).members())
+    manifest = read_manifest(MemberFile(blob, first).read())
+    assert manifest.newsroom_keys == (room.journalist.raw,)
+    assert [c.id for c in manifest.conversations] == [world["cid"]]
+
+
+def test_stale_parts_are_swept_in_conversation_and_item_folders(world, tmp_path, keydir):
+    room, cid = world["room"], world["cid"]
+    out = tmp_path / "out"
+    assert decrypt_with(keydir, out, room.export(tmp_path / "a.tar")).returncode == 0
+    folder = out / f"conversation-{cid}"
+    item = next(p for p in folder.iterdir() if (p / "files").is_dir())
+    stale = [folder / ".tipline-thread.part", folder / ".tipline-conversation.part",
+             item / ".tipline-0123456789abcdef.part", item / ".tipline-record.part"]  # fmt: skip
+    for p in stale:
+        p.write_bytes(b"unauthenticated plaintext")
+    theirs = item / "files" / ".tipline-not-ours.part"  # deeper than the tool ever writes: not touched
+    theirs.write_bytes(b"mine")
+    r = decrypt_with(keydir, out, room.export(tmp_path / "b.tar"))
+    assert r.returncode == 0, r.stderr
+    assert not any(p.exists() for p in stale)
+    assert theirs.read_bytes() == b"mine"
