@@ -204,3 +204,18 @@ def test_stale_parts_are_swept_in_conversation_and_item_folders(world, tmp_path,
     assert r.returncode == 0, r.stderr
     assert not any(p.exists() for p in stale)
     assert theirs.read_bytes() == b"mine"
+
+
+def test_a_reply_not_sealed_to_us_fails_alone_and_the_thread_says_so(world, tmp_path, keydir):
+    from tests.store.conversation_helpers import reply_envelope
+    from tipline.format.keys import SecretKey
+
+    room, src, cid = world["room"], world["src"], world["cid"]
+    stranger = SecretKey.generate().public_key  # a newsroom key this machine does not hold
+    lost = room.add_envelope(cid, reply_envelope("Sealed past us.", src.public_key, stranger))
+    r = decrypt_with(keydir, tmp_path / "out", room.export(tmp_path / "b.tar"))
+    assert r.returncode == 4, r.stderr
+    assert f"replies/{lost}.envelope" in r.stderr and "Traceback" not in r.stderr
+    thread = (tmp_path / "out" / f"conversation-{cid}" / "thread.txt").read_text()
+    assert "Thank you. Who else knows?" in thread and "Only the treasurer." in thread
+    assert "(Not decrypted here yet" in thread
