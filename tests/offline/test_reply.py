@@ -137,15 +137,3 @@ def test_refusals_are_clear_and_write_nothing(decrypted, tmp_path, case, code, s
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written, no .part left
     if case == "out-exists":
         assert out.read_bytes() == b"keep me"
-
-
-def test_reply_needs_no_secret_key_and_no_server_package(decrypted, tmp_path):
-    from tests.offline.test_isolation import run_isolated
-
-    (tmp_path / "m.txt").write_text("From the air-gapped machine.")
-    folder = decrypted["out"] / f"conversation-{decrypted['cid']}"
-    r = run_isolated(tmp_path, "reply", str(folder), "--message-file", str(tmp_path / "m.txt"),
-                     "-o", str(tmp_path / "r.envelope"))  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    assert "LOADED []" in r.stderr
-    decrypted["room"].add_envelope(decrypted["cid"], (tmp_path / "r.envelope").read_bytes())

@@ -121,6 +121,7 @@ def main() -> None:
             path.write_bytes(tar)
         expect[name] = {"bundle": f"{name}.tar", "secret_key": JOURNALIST.raw.hex(), "files": files}
     expect["v2"]["source_public_key"] = SOURCE.public_key.raw.hex()
+    expect["v2"]["source_secret_key"] = SOURCE.raw.hex()  # a test key: opens replies sealed to the source
     (HERE / "expect.json").write_text(json.dumps(expect, indent=1, ensure_ascii=False) + "\n")
 
 
