@@ -240,6 +240,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from tipline.format.bundle import BundleError
     from tipline.store.export import export_to_file
     from tipline.store.keyring import Keyring, KeyringError
 
@@ -257,7 +258,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         keys = Keyring(settings.keys_dir).active()
     except KeyringError as e:
         raise CliError(str(e)) from None
-    subs, envs = export_to_file(_store(settings), args.out, since=since, newsroom_keys=keys)
+    try:
+        subs, envs = export_to_file(_store(settings), args.out, since=since, newsroom_keys=keys)
+    except BundleError as e:
+        raise CliError(str(e)) from None
     print(f"Wrote {args.out}: {subs} submission(s), {envs} envelope(s), all still encrypted.")
     return 0
 

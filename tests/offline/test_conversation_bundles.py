@@ -219,3 +219,16 @@ def test_a_reply_not_sealed_to_us_fails_alone_and_the_thread_says_so(world, tmp_
     thread = (tmp_path / "out" / f"conversation-{cid}" / "thread.txt").read_text()
     assert "Thank you. Who else knows?" in thread and "Only the treasurer." in thread
     assert "(Not decrypted here yet" in thread
+
+
+def test_export_refuses_to_write_a_bundle_the_offline_tool_would_refuse(world, tmp_path):
+    from tests.conftest import run_tipline
+    from tests.store.conversation_helpers import reply_envelope
+
+    room, src, cid = world["room"], world["src"], world["cid"]
+    envelope = reply_envelope("From nobody.", src.public_key, room.journalist)
+    room.add_envelope(cid, envelope, journalist="no one")  # the store takes any name; a bundle cannot
+    r = run_tipline("export", "--data-dir", str(room.data), "--out", str(tmp_path / "b.tar"), check=False)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "would not be readable" in r.stderr and "no account name" in r.stderr
+    assert list(tmp_path.glob("*b.tar*")) == []

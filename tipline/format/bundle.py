@@ -57,6 +57,10 @@ def iter_bundle(
     envelopes' sizes.
     """
     manifest = manifest_bytes(entries, created_hour, tuple(conversations), tuple(newsroom_keys))
+    try:
+        read_manifest(manifest)  # never write what a reader would refuse: say so now, not offline
+    except BundleError as e:
+        raise BundleError(f"This export would not be readable ({e}) Nothing was exported.") from None
     yield member_header(MANIFEST_NAME, len(manifest)) + manifest + _padding(len(manifest))
     names = Manifest(BUNDLE_VERSION, created_hour, tuple(entries), tuple(conversations)).members()
     for member in names:
