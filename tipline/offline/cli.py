@@ -27,6 +27,7 @@ from tipline.format.payload import Metadata
 from tipline.format.stream import EnvelopeWriter
 
 from .decrypt import DecryptJob, Summary
+from .progress import Progress
 from .reply import ReplyError, write_reply
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PASSPHRASE, EXIT_NOT_RECIPIENT, EXIT_DAMAGED = 0, 1, 2, 3, 4, 5
@@ -190,34 +191,13 @@ def cmd_reply(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-class _Progress:
-    """A one-line progress bar on stderr, only when it is a terminal."""
-
-    def __init__(self, total: int) -> None:
-        self.total, self.done, self.shown = max(total, 1), 0, -1
-        self.on = sys.stderr.isatty() and total >= 8 * 1024 * 1024
-
-    def __call__(self, n: int) -> None:
-        self.done += n
-        pct = min(100, self.done * 100 // self.total)
-        if self.on and pct != self.shown:
-            self.shown = pct
-            bar = "#" * (pct // 4)
-            sys.stderr.write(f"\r[{bar:<25}] {pct:3d}%  {self.done >> 20} / {self.total >> 20} MiB")
-            sys.stderr.flush()
-
-    def end(self) -> None:
-        if self.on:
-            sys.stderr.write("\n")
-
-
 def cmd_decrypt(args: argparse.Namespace) -> int:
     for p in args.inputs:
         if not p.exists():
             raise Fail(f"{p} does not exist.", EXIT_USAGE)
     key = _load_secret(args)
     files = DecryptJob.expand(args.inputs)
-    progress = _Progress(sum(p.stat().st_size for p in files))
+    progress = Progress(sum(p.stat().st_size for p in files))
     job = DecryptJob(args.out, [key], progress)
     try:
         summary = job.run(args.inputs)

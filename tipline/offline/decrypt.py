@@ -16,7 +16,7 @@ import os
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -24,7 +24,7 @@ from nacl import bindings
 
 from tipline.format.bundle import BundleError, BundleReader, Manifest, ReplyEntry, SubmissionEntry, is_bundle
 from tipline.format.durable import fsync_dir
-from tipline.format.errors import DecryptionFailed, NoMatchingKey, TiplineError
+from tipline.format.errors import DecryptionFailed, TiplineError
 from tipline.format.header import read_header
 from tipline.format.keys import SecretKey
 from tipline.format.stream import decrypt, unlock
@@ -32,62 +32,9 @@ from tipline.format.stream import decrypt, unlock
 from . import conversation, thread
 from .files import PART_PREFIX, PART_SUFFIX, json_bytes, place, replace_file
 from .names import safe_name
+from .summary import Failure, Summary
 
 RECORD = "items.json"
-
-
-@dataclass
-class Failure:
-    """One input or item that could not be decrypted, and why."""
-
-    label: str
-    error: Exception
-
-    @property
-    def kind(self) -> str:
-        """'not_recipient', 'local' (a file-system problem here) or 'damaged'."""
-        if isinstance(self.error, NoMatchingKey):
-            return "not_recipient"
-        if isinstance(self.error, OSError):
-            return "local"
-        return "damaged"  # a TiplineError, or anything else the input provoked
-
-    @property
-    def message(self) -> str:
-        e = self.error
-        if isinstance(e, TiplineError):
-            return str(e)
-        if isinstance(e, OSError):
-            where = f" ({e.filename})" if e.filename else ""
-            return f"Could not write it here: {e.strerror or e}{where}. Fix that and run again."
-        return (
-            f"Could not be decrypted: it provoked an unexpected {type(e).__name__}. "
-            "The other items were not affected; please report this."
-        )
-
-
-@dataclass
-class Summary:
-    decrypted: int = 0
-    skipped: int = 0
-    submissions: set[str] = field(default_factory=set)
-    replies: set[str] = field(default_factory=set)
-    failures: list[Failure] = field(default_factory=list)
-
-    def _any(self, kind: str) -> bool:
-        return any(f.kind == kind for f in self.failures)
-
-    @property
-    def not_recipient(self) -> bool:
-        return self._any("not_recipient")
-
-    @property
-    def damaged(self) -> bool:
-        return self._any("damaged")
-
-    @property
-    def local_problem(self) -> bool:
-        return self._any("local")
 
 
 @dataclass(frozen=True)
