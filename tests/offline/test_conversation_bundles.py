@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import decrypt_with
+from tests.conftest import decrypt_with, submission_folders
 from tests.offline.newsroom import Newsroom
 from tests.store.conversation_helpers import Source
 
@@ -76,6 +76,9 @@ def test_export_carries_conversations_and_decrypt_writes_the_thread(world, tmp_p
 
     folder = out / f"conversation-{cid}"
     assert (out / world["plain"] / "message.txt").read_text() == "A tip from before conversations."
+    found = submission_folders(out)
+    assert found == {world["plain"]: out / world["plain"], first: folder / f"2026-11-20T1000Z-source-{first}",
+                     follow: folder / f"2026-11-21T0900Z-source-{follow}"}  # fmt: skip
     items = sorted(p.name for p in folder.iterdir() if p.is_dir())
     first_dir, follow_dir = f"2026-11-20T1000Z-source-{first}", f"2026-11-21T0900Z-source-{follow}"
     reply_dirs = [f"2026-11-20T1100Z-newsroom-{r1}", f"2026-11-21T1200Z-newsroom-{r2}"]
