@@ -39,7 +39,7 @@ def world(tmp_path, keydir):
     first, cid = room.tip("First tip: the mayor's accounts.", {"ledger.pdf": b"%PDF ledger"}, source=src)
     assert cid is not None
     r1 = room.reply(cid, src, "Thank you. Who else knows?")
-    follow, _ = room.tip("Only the treasurer.", follow_up=cid)
+    follow, _ = room.tip("Only the treasurer.\x1b[2J", follow_up=cid)  # an escape that would clear a terminal
     r2 = room.reply(cid, src, "Can you send the 2025 pages?", journalist="bob")
     r3 = room.reply(cid, src, "Please delete this after reading.")
     assert room.convs.delete_reply(cid, r3)
@@ -105,7 +105,7 @@ def test_export_carries_conversations_and_decrypt_writes_the_thread(world, tmp_p
         "--- 2026-11-20 11:00 UTC · Newsroom (ana) ---",
         "Thank you. Who else knows?",
         "--- 2026-11-21 09:00 UTC · Source ---",
-        "Only the treasurer.",
+        "Only the treasurer.\ufffd[2J",
     ]
     positions = [thread.index(line) for line in order]
     assert positions == sorted(positions), thread
