@@ -90,6 +90,21 @@ def export_and_decrypt(data_dir: Path, keydir: Path, work: Path) -> Path:
     return out
 
 
+def submission_folders(out: Path) -> dict[str, Path]:
+    """Every decrypted submission's folder, by submission id, wherever decrypt put it (docs/offline.md).
+
+    out/<id>/ for a submission outside any conversation;
+    out/conversation-<conversation id>/<YYYY-MM-DDTHHMMZ>-source-<id>/ for one in a conversation.
+    """
+    found = {}
+    for d in out.iterdir() if out.is_dir() else ():
+        if d.is_dir() and d.name.startswith("conversation-"):
+            found |= {c.name.split("-source-", 1)[1]: c for c in d.iterdir() if "-source-" in c.name}
+        elif d.is_dir():
+            found[d.name] = d
+    return found
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """The data folder on a 6 MB tmpfs (as root), so the disk really fills up."""

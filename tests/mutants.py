@@ -234,6 +234,47 @@ MUTANTS: list[Mutant] = [
         "return [source_key]",
         "tests/web/test_journalist_conversations.py::test_a_reply_without_javascript_is_sealed_in_memory_and_opens_for_both_sides",
     ),
+    _m(
+        "reply-member-unchecked",
+        "a v2 manifest names any member as a reply's envelope",
+        FORMAT + "manifest.py",
+        "if env != (None if deleted else reply_member(rid)):",
+        "if False:",
+        "tests/offline/test_bundle_vectors.py::test_hostile_v2_manifest_refused_with_a_clear_error",
+    ),
+    _m(
+        "source-key-swap-accepted",
+        "a later bundle swaps a conversation's source key, and offline replies go to someone else",
+        OFFLINE + "conversation.py",
+        'elif record["source_public_key"] != key:',
+        "elif False:",
+        "tests/offline/test_conversation_bundles.py::"
+        "test_a_bundle_that_changes_a_source_key_is_refused_for_that_conversation",
+    ),
+    _m(
+        "offline-reply-source-only",
+        "an offline reply the newsroom cannot read",
+        OFFLINE + "reply.py",
+        'return record["conversation"], [source, *newsroom]',
+        'return record["conversation"], [source]',
+        "tests/offline/test_reply.py::test_reply_opens_for_source_and_newsroom_and_comes_back_in_the_thread",
+    ),
+    _m(
+        "thread-keeps-escapes",
+        "thread.txt passes a source's terminal escape sequences through",
+        OFFLINE + "thread.py",
+        'ch if ch in "\\n\\t" or unicodedata.category(ch) not in ("Cc", "Cs") else "\\ufffd" for ch in text',
+        "ch for ch in text",
+        "tests/offline/test_conversation_bundles.py::test_export_carries_conversations_and_decrypt_writes_the_thread",
+    ),
+    _m(
+        "sweep-skips-item-folders",
+        "a killed run's plaintext stays in a conversation's item folder",
+        OFFLINE + "decrypt.py",
+        "                folders += subfolders(f)\n",
+        "                pass\n",
+        "tests/offline/test_conversation_bundles.py::test_stale_parts_are_swept_in_conversation_and_item_folders",
+    ),
 ]
 
 

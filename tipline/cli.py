@@ -240,7 +240,9 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from tipline.format.bundle import BundleError
     from tipline.store.export import export_to_file
+    from tipline.store.keyring import Keyring, KeyringError
 
     if args.out.exists():
         raise CliError(f"{args.out} already exists; choose another --out.")
@@ -250,7 +252,16 @@ def cmd_export(args: argparse.Namespace) -> int:
             since += "T00:00Z"
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:00Z", since):
             raise CliError("--since takes a day (2026-11-26) or an hour in UTC (2026-11-26T15:00Z).", 2)
-    subs, envs = export_to_file(_store(_settings(args)), args.out, since=since)
+    settings = _settings(args)
+    try:
+        # The newsroom's keys travel in the bundle: tipline-offline reply seals to them.
+        keys = Keyring(settings.keys_dir).active()
+    except KeyringError as e:
+        raise CliError(str(e)) from None
+    try:
+        subs, envs = export_to_file(_store(settings), args.out, since=since, newsroom_keys=keys)
+    except BundleError as e:
+        raise CliError(str(e)) from None
     print(f"Wrote {args.out}: {subs} submission(s), {envs} envelope(s), all still encrypted.")
     return 0
 

@@ -238,9 +238,25 @@ def test_a_later_manifest_does_not_win(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "version", ["true", "1.0", "1e0", '"1"', "2", "0", "null", "1" * 5000, "NaN", "Infinity", "-1", "1" * 10]
+    "version",
+    [
+        "true",
+        "1.0",
+        "1e0",
+        '"1"',
+        '"2"',
+        "2.0",
+        "3",
+        "0",
+        "null",
+        "1" * 5000,
+        "NaN",
+        "Infinity",
+        "-1",
+        "1" * 10,
+    ],
 )
-def test_manifest_version_must_be_the_integer_1(version):
+def test_manifest_version_must_be_the_integer_1_or_2(version):
     raw = json.dumps(manifest_doc({SID: 1})).replace('"version": 1', f'"version": {version}')
     with pytest.raises(BundleError):
         parse_manifest(raw.encode())

@@ -364,7 +364,7 @@ def test_truncated_bundle(keydir, pub, tmp_path):
 # -- docs kept true ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cmd", [[], ["keygen"], ["fingerprint"], ["seal"], ["decrypt"]])
+@pytest.mark.parametrize("cmd", [[], ["keygen"], ["fingerprint"], ["seal"], ["decrypt"], ["reply"]])
 def test_help(cmd):
     r = run_offline(*cmd, "--help", check=True)
     assert "usage: tipline-offline" in r.stdout

@@ -21,7 +21,8 @@ from tests.offline.bombs import seal_meta
 from tipline.format.keys import PublicKey
 from tipline.format.payload import Metadata
 from tipline.format.stream import EnvelopeWriter, seal_bytes
-from tipline.offline.decrypt import DecryptJob, _record_bytes
+from tipline.offline.decrypt import DecryptJob
+from tipline.offline.files import json_bytes as _record_bytes
 
 
 def poisoned(pub: PublicKey) -> bytes:
@@ -233,3 +234,55 @@ def test_signal_mid_decrypt_leaves_no_plaintext(big_envelope, alice, tmp_path, s
     assert proc.returncode == 128 + signum, stderr
     assert "interrupted; nothing partial was kept" in stderr and "Traceback" not in stderr
     assert listing(out) == ["big"]  # the folder it was working in, empty
+
+
+@pytest.mark.slow
+def test_sigterm_inside_a_conversation_then_a_rerun_finishes_the_thread(big_envelope, alice, tmp_path):
+    from tipline.format.bundle import ConversationEntry, SubmissionEntry, envelope_member, iter_bundle
+
+    cid, sid, hour = "conv_0123456789", "tip_0123456789", "2026-11-26T15:00Z"
+    entry = SubmissionEntry(sid, hour, "browser", (envelope_member(sid, 0),), cid)
+    bundle = tmp_path / "b.tar"
+    size = big_envelope.stat().st_size
+    with open(bundle, "wb") as f:
+        opener = lambda _m: (open(big_envelope, "rb"), size)  # noqa: E731, SIM115 (iter_bundle closes it)
+        pieces = iter_bundle([entry], "2026-11-27T00:00Z", opener,
+                             conversations=[ConversationEntry(cid, bytes(32))],
+                             newsroom_keys=[alice.public_key.raw])  # fmt: skip
+        for piece in pieces:
+            f.write(piece)
+    key, pw = bombs.cheap_key(tmp_path, alice)
+    out = tmp_path / "out"
+    item = out / f"conversation-{cid}" / f"2026-11-26T1500Z-source-{sid}"
+    cmd = [sys.executable, "-m", "tipline.offline", "decrypt", str(bundle), "--key", str(key),
+           "--out", str(out), "--passphrase-file", str(pw)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            parts = list(item.glob(".tipline-*.part")) if item.exists() else []
+            if parts and parts[0].stat().st_size > 0:
+                break
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGSTOP)
+        assert list(item.glob(".tipline-*.part")), "the tool was not caught mid-item"
+        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGCONT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert not [p for p in out.rglob("*.part")]
+    assert (out / f"conversation-{cid}" / "conversation.json").exists()  # written before any item
+
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    (record,) = json.loads((item / "items.json").read_text())["items"].values()
+    big = item / "files" / "big.bin"
+    assert big.stat().st_size == record["length"] > BIG // 2
+    with open(big, "rb") as f:
+        assert f.read(16) == b"PLAINTEXT-MARKER"
+    thread = (out / f"conversation-{cid}" / "thread.txt").read_text()
+    assert f"Attached (in {item.name}/): files/big.bin" in thread

@@ -31,7 +31,6 @@ HOSTILE_CONTENT = b"hostile content \x00\xff"
 POISON = b'{"v":1,"kind":"file","name":"\\ud800.txt","type":"","length":%d}' % len(HOSTILE_CONTENT)
 
 
-
 def tree(root: Path) -> dict[str, bytes | None]:
     """Every path under root with its bytes (None for folders), without following links."""
     out: dict[str, bytes | None] = {}
@@ -256,3 +255,97 @@ def test_mutated_bundle_exit_code_and_nothing_outside(tmp_path_factory, alice, m
         assert code == 0, err.getvalue()
     else:
         assert code != 0 or all((out / s / "files" / n).exists() for s, n, _a, _b in spans)
+
+
+# -- (c) version 2 manifests: hostile conversations, replies and keys -------------------------
+
+CID, TIP, REPLY = "conv_0123456789", "tip_0123456789", "reply_012345678"
+ids = st.one_of(
+    st.sampled_from([CID, TIP, REPLY, "other_0123456", "../../../etc", "replies", "a" * 65, ""]),
+    st.text(hostile_chars, max_size=70),
+)
+hours = st.sampled_from(
+    ["2026-11-26T15:00Z", "2026-11-26T15:30Z", "9999-99-99T99:00Z", "", "2026-11-26T15:00"]
+)
+keys_hex = st.one_of(st.sampled_from(["ab" * 32, "AB" * 32, "ab" * 31, "ab" * 33, ""]), st.text(max_size=70))
+field_values = st.one_of(ids, hours, keys_hex, json_values, st.booleans())
+
+
+@st.composite
+def v2_manifests(draw, good: dict) -> dict:
+    """The good v2 manifest with a few fields replaced, removed or added, anywhere in it."""
+    doc = json.loads(json.dumps(good))
+    paths = [(), ("submissions", 0), ("conversations", 0), ("conversations", 0, "replies", 0)]
+    for _ in range(draw(st.integers(0, 3))):
+        target = doc
+        for step in draw(st.sampled_from(paths)):
+            try:
+                target = target[step]
+            except (KeyError, IndexError, TypeError):
+                break
+        if not isinstance(target, dict):
+            continue  # an earlier change already broke the way there
+        key = draw(st.sampled_from([*sorted(target), "extra"]))
+        if draw(st.booleans()) and key in target:
+            del target[key]
+        else:
+            target[key] = draw(field_values)
+    return doc
+
+
+def _v2_bundle(path: Path, doc: dict, members: dict[str, bytes]) -> Path:
+    from tipline.format.ustar import member_header
+
+    listed = [("manifest.json", json.dumps(doc).encode()), *members.items()]
+    path.write_bytes(
+        b"".join(member_header(n, len(d)) + d + bytes(-len(d) % 512) for n, d in listed) + bytes(1024)
+    )
+    return path
+
+
+@FUZZ
+@given(data=st.data(), meta=meta_bytes())
+def test_hostile_v2_manifest_or_reply_never_escapes(tmp_path_factory, alice, data, meta):
+    from tipline.offline.conversation import check_record
+
+    root = tmp_path_factory.mktemp("v2")
+    pub = alice.public_key
+    members = {
+        f"{TIP}/0.envelope": seal_bytes(b"the tip \x1b[2J", Metadata("message"), [pub]),
+        f"replies/{REPLY}.envelope": seal_meta(HOSTILE_CONTENT, meta, pub),  # hostile metadata in a reply
+    }
+    good = {
+        "format": "tipline-bundle",
+        "version": 2,
+        "created_hour": "2026-11-27T00:00Z",
+        "newsroom_keys": [pub.raw.hex()],
+        "submissions": [{"id": TIP, "received_hour": "2026-11-26T15:00Z", "sealed_by": "browser",
+                         "envelopes": [f"{TIP}/0.envelope"], "conversation": CID}],
+        "conversations": [{"id": CID, "source_public_key": "cd" * 32, "replies": [
+            {"id": REPLY, "hour": "2026-11-26T16:00Z", "journalist": "ana", "sealed_by": "offline",
+             "deleted_by_source": False, "envelope": f"replies/{REPLY}.envelope"}]}],
+    }  # fmt: skip
+    doc = data.draw(v2_manifests(good))
+    bundle = _v2_bundle(root / "b.tar", doc, members)
+    key, pw = bombs.cheap_key(root, alice)
+    before = tree(root)
+    out = root / "out"
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
+        code = cli.main(
+            ["decrypt", str(bundle), "--key", str(key), "--out", str(out), "--passphrase-file", str(pw)]
+        )
+
+    assert code in (0, 5), err.getvalue()
+    assert "Traceback" not in err.getvalue()
+    check_output(out)
+    after = tree(root)
+    assert {k: v for k, v in after.items() if not k.startswith("out")} == before  # nothing written outside
+    for record in out.rglob("conversation.json"):
+        check_record(json.loads(record.read_text("utf-8")), record)
+    for thread in out.rglob("thread.txt"):
+        text = thread.read_text("utf-8")
+        assert not [c for c in text if c not in "\n\t" and (ord(c) < 32 or 0x7F <= ord(c) < 0xA0)], text
+    if doc == good:
+        tip = out / f"conversation-{CID}" / f"2026-11-26T1500Z-source-{TIP}" / "message.txt"
+        assert tip.read_bytes() == b"the tip \x1b[2J"  # kept byte for byte; only thread.txt is cleaned

@@ -109,3 +109,31 @@ def test_offline_and_format_import_only_stdlib_nacl_and_format():
                     if pkg == "offline" and name.startswith("tipline.offline"):
                         ok = True
                     assert ok, f"{path.name} imports {name}"
+
+
+def test_decrypt_a_v2_bundle_and_reply_without_server_packages(tmp_path):
+    """The committed v2 bundle decrypts, and `reply` seals from its conversation folder, air-gapped."""
+    import json
+
+    from tests.offline.bombs import cheap_key
+    from tipline.format.keys import SecretKey
+    from tipline.format.stream import decrypt_bytes
+
+    vectors = Path(__file__).parent.parent / "vectors" / "bundle"
+    case = json.loads((vectors / "expect.json").read_text("utf-8"))["v2"]
+    key, pw = cheap_key(tmp_path, SecretKey(bytes.fromhex(case["secret_key"])))
+    out = tmp_path / "out"
+    r = run_isolated(tmp_path, "decrypt", str(vectors / "v2.tar"), "--key", str(key), "--out", str(out),
+                     "--passphrase-file", str(pw))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "LOADED []" in r.stderr
+    (folder,) = out.glob("conversation-*")
+    (tmp_path / "m.txt").write_text("Answered on the air-gapped machine.")
+    r = run_isolated(tmp_path, "reply", str(folder), "--message-file", str(tmp_path / "m.txt"),
+                     "-o", str(tmp_path / "r.envelope"))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "LOADED []" in r.stderr
+    envelope = (tmp_path / "r.envelope").read_bytes()
+    for secret in (case["source_secret_key"], case["secret_key"]):
+        _meta, text = decrypt_bytes(envelope, [SecretKey(bytes.fromhex(secret))])
+        assert text == b"Answered on the air-gapped machine."

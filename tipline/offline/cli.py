@@ -1,4 +1,4 @@
-"""tipline-offline: keygen, fingerprint, seal and decrypt on the air-gapped machine.
+"""tipline-offline: keygen, fingerprint, seal, decrypt and reply on the air-gapped machine.
 
 Exit codes (docs/offline.md): 0 success, 1 a problem with files or the
 system, 2 usage, 3 wrong passphrase or bad key file, 4 not a recipient,
@@ -27,6 +27,8 @@ from tipline.format.payload import Metadata
 from tipline.format.stream import EnvelopeWriter
 
 from .decrypt import DecryptJob, Summary
+from .progress import Progress
+from .reply import ReplyError, write_reply
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PASSPHRASE, EXIT_NOT_RECIPIENT, EXIT_DAMAGED = 0, 1, 2, 3, 4, 5
 MIN_PASSPHRASE = 10
@@ -177,25 +179,16 @@ def cmd_seal(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-class _Progress:
-    """A one-line progress bar on stderr, only when it is a terminal."""
-
-    def __init__(self, total: int) -> None:
-        self.total, self.done, self.shown = max(total, 1), 0, -1
-        self.on = sys.stderr.isatty() and total >= 8 * 1024 * 1024
-
-    def __call__(self, n: int) -> None:
-        self.done += n
-        pct = min(100, self.done * 100 // self.total)
-        if self.on and pct != self.shown:
-            self.shown = pct
-            bar = "#" * (pct // 4)
-            sys.stderr.write(f"\r[{bar:<25}] {pct:3d}%  {self.done >> 20} / {self.total >> 20} MiB")
-            sys.stderr.flush()
-
-    def end(self) -> None:
-        if self.on:
-            sys.stderr.write("\n")
+def cmd_reply(args: argparse.Namespace) -> int:
+    try:
+        cid, count, size = write_reply(args.folder, args.message_file, args.output)
+    except ReplyError as e:
+        raise Fail(str(e), e.code) from None
+    print(
+        f"Sealed a reply in conversation {cid} to its source and {count - 1} newsroom key(s): "
+        f"{args.output} ({size} bytes). Upload it on the conversation's page in the journalist app."
+    )
+    return EXIT_OK
 
 
 def cmd_decrypt(args: argparse.Namespace) -> int:
@@ -204,7 +197,7 @@ def cmd_decrypt(args: argparse.Namespace) -> int:
             raise Fail(f"{p} does not exist.", EXIT_USAGE)
     key = _load_secret(args)
     files = DecryptJob.expand(args.inputs)
-    progress = _Progress(sum(p.stat().st_size for p in files))
+    progress = Progress(sum(p.stat().st_size for p in files))
     job = DecryptJob(args.out, [key], progress)
     try:
         summary = job.run(args.inputs)
@@ -221,7 +214,8 @@ def cmd_decrypt(args: argparse.Namespace) -> int:
 def _report(s: Summary, out: Path) -> int:
     for f in s.failures:
         print(f"{f.label}: {f.message}", file=sys.stderr)
-    parts = [f"decrypted {s.decrypted} item(s) from {len(s.submissions)} submission(s) into {out}"]
+    replies = f" and {len(s.replies)} reply(ies)" if s.replies else ""
+    parts = [f"decrypted {s.decrypted} item(s) from {len(s.submissions)} submission(s){replies} into {out}"]
     if s.skipped:
         parts.append(f"skipped {s.skipped} already decrypted")
     if s.failures:
@@ -242,7 +236,7 @@ def _report(s: Summary, out: Path) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tipline-offline",
-        description="Tipline's offline tool: make keys, and decrypt submissions on an air-gapped machine.",
+        description="Tipline's offline tool: make keys, decrypt submissions and seal replies, air-gapped.",
     )
     p.add_argument("--version", action="version", version=f"tipline-offline {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -270,6 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", type=Path, required=True, help="folder for the decrypted submissions")
     d.add_argument("--passphrase-file", type=Path, help="read the passphrase from this file's first line")
     d.set_defaults(func=cmd_decrypt)
+
+    r = sub.add_parser("reply", help="seal a reply in a conversation decrypt wrote (no secret key)")
+    r.add_argument("folder", type=Path, metavar="FOLDER", help="a conversation-<id> folder from decrypt")
+    r.add_argument("--message-file", type=Path, required=True, help="the reply's text, UTF-8, up to 64 KiB")
+    r.add_argument("-o", "--output", type=Path, required=True, help="envelope to write (must not exist)")
+    r.set_defaults(func=cmd_reply)
     return p
 
 

@@ -1,10 +1,12 @@
-"""Decrypt envelopes and bundles into one folder per submission.
+"""Decrypt envelopes and bundles into one folder per submission, and one per conversation.
 
 Each item goes to a temporary file and is renamed into place only after its
 final tag verifies, so a failure leaves no plaintext behind. Nothing is ever
 overwritten, and a re-run skips the items it already wrote. Whatever goes
 wrong with one item, even an error nobody foresaw, is that item's failure:
-the run goes on with the others.
+the run goes on with the others. A conversation's folder holds a folder per
+submission and per reply, its conversation.json and its thread.txt
+(conversation.py, thread.py).
 """
 
 from __future__ import annotations
@@ -14,109 +16,56 @@ import os
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from nacl import bindings
 
-from tipline.format.bundle import BundleError, BundleReader, is_bundle
+from tipline.format.bundle import BundleError, BundleReader, Manifest, ReplyEntry, SubmissionEntry, is_bundle
 from tipline.format.durable import fsync_dir
-from tipline.format.errors import DecryptionFailed, NoMatchingKey, TiplineError
+from tipline.format.errors import DecryptionFailed, TiplineError
 from tipline.format.header import read_header
 from tipline.format.keys import SecretKey
 from tipline.format.stream import decrypt, unlock
 
-from .names import safe_name, with_counter
+from . import conversation, thread
+from .files import PART_PREFIX, PART_SUFFIX, json_bytes, place, replace_file
+from .names import safe_name
+from .summary import Failure, Summary
 
 RECORD = "items.json"
-PART_PREFIX = ".tipline-"
-PART_SUFFIX = ".part"
-
-
-@dataclass
-class Failure:
-    """One input or item that could not be decrypted, and why."""
-
-    label: str
-    error: Exception
-
-    @property
-    def kind(self) -> str:
-        """'not_recipient', 'local' (a file-system problem here) or 'damaged'."""
-        if isinstance(self.error, NoMatchingKey):
-            return "not_recipient"
-        if isinstance(self.error, OSError):
-            return "local"
-        return "damaged"  # a TiplineError, or anything else the input provoked
-
-    @property
-    def message(self) -> str:
-        e = self.error
-        if isinstance(e, TiplineError):
-            return str(e)
-        if isinstance(e, OSError):
-            where = f" ({e.filename})" if e.filename else ""
-            return f"Could not write it here: {e.strerror or e}{where}. Fix that and run again."
-        return (
-            f"Could not be decrypted: it provoked an unexpected {type(e).__name__}. "
-            "The other items were not affected; please report this."
-        )
-
-
-@dataclass
-class Summary:
-    decrypted: int = 0
-    skipped: int = 0
-    submissions: set[str] = field(default_factory=set)
-    failures: list[Failure] = field(default_factory=list)
-
-    def _any(self, kind: str) -> bool:
-        return any(f.kind == kind for f in self.failures)
-
-    @property
-    def not_recipient(self) -> bool:
-        return self._any("not_recipient")
-
-    @property
-    def damaged(self) -> bool:
-        return self._any("damaged")
-
-    @property
-    def local_problem(self) -> bool:
-        return self._any("local")
 
 
 @dataclass(frozen=True)
 class Source:
-    """One envelope to decrypt, and the submission it belongs to."""
+    """One envelope to decrypt, and the submission or reply it belongs to."""
 
-    submission: str
+    folder: str  # under the output folder: "<submission id>" or "conversation-<id>/<item folder>"
     label: str
-    received_hour: str | None
-    sealed_by: str | None
-    size: int
+    head: tuple[tuple[str, object], ...]  # the fields of a new items.json, before "items"
+    size: int = 0
+    reply: str | None = None  # the reply's id, for a reply
 
 
-def _place(tmp: Path, folder: Path, name: str) -> Path:
-    """Give tmp its final name in folder without ever replacing a file."""
-    n = 1
-    while True:
-        target = folder / (name if n == 1 else with_counter(name, n))
-        try:
-            os.link(tmp, target)  # fails if target exists: no clobbering, no race
-        except FileExistsError:
-            n += 1
-            continue
-        except OSError:
-            # File systems without hard links (FAT on USB sticks): check, then rename.
-            if target.exists():
-                n += 1
-                continue
-            os.rename(tmp, target)
-            return target
-        tmp.unlink()
-        return target
+def _loose(folder: str, label: str, size: int) -> Source:
+    return Source(folder, label, (("submission", folder), ("received_hour", None), ("sealed_by", None)), size)
+
+
+def _source(label: str, entry: SubmissionEntry | ReplyEntry, cid: str | None) -> Source:
+    """Where one bundle item goes: its submission's folder, or its own folder in its conversation's."""
+    if isinstance(entry, ReplyEntry):
+        if cid is None:  # cannot happen: the manifest lists every reply under its conversation
+            raise BundleError(f"Reply {entry.id} belongs to no conversation.")
+        head = (("reply", entry.id), ("conversation", cid), ("hour", entry.hour))
+        head += (("journalist", entry.journalist), ("sealed_by", entry.sealed_by))
+        item = conversation.item_folder("reply", entry.id, entry.hour)
+        return Source(f"{conversation.folder_name(cid)}/{item}", label, head, reply=entry.id)
+    head = (("submission", entry.id), ("received_hour", entry.received_hour), ("sealed_by", entry.sealed_by))
+    if cid is None:
+        return Source(entry.id, label, head)
+    item = conversation.item_folder("submission", entry.id, entry.received_hour)
+    return Source(f"{conversation.folder_name(cid)}/{item}", label, (*head, ("conversation", cid)))
 
 
 class DecryptJob:
@@ -130,7 +79,7 @@ class DecryptJob:
         self.identities = identities
         self.progress = progress
         self.summary = Summary()
-        # Each submission folder is opened once per run: swept, and its record read.
+        # Each submission or reply folder is opened once per run, and its record read.
         self._folders: dict[str, tuple[Path, dict]] = {}
 
     # -- inputs -------------------------------------------------------------
@@ -155,7 +104,7 @@ class DecryptJob:
                     self._run_bundle(path)
                 else:
                     sub = safe_name(path.name.removesuffix(".envelope"), "submission")
-                    src = Source(sub, path.name, None, None, path.stat().st_size)
+                    src = _loose(sub, path.name, path.stat().st_size)
                     with open(path, "rb") as f:
                         self._item(src, f)
             except Exception as e:  # one input's failure, whatever it is, never stops the others
@@ -169,12 +118,20 @@ class DecryptJob:
     def _sweep(self) -> None:
         """Remove partial plaintext that a killed run left in the output folder.
 
-        Temporary files live only in the output folder and in its submission
-        folders, so these two levels are all there is to look at.
+        Temporary files live only in the output folder, its submission and
+        conversation folders, and the item folders of a conversation, so these
+        are all there is to look at.
         """
-        folders = [self.out]
-        with os.scandir(self.out) as it:
-            folders += [Path(e.path) for e in it if e.is_dir(follow_symlinks=False)]
+
+        def subfolders(folder: Path) -> list[Path]:
+            with os.scandir(folder) as it:
+                return [Path(e.path) for e in it if e.is_dir(follow_symlinks=False)]
+
+        top = subfolders(self.out)
+        folders = [self.out, *top]
+        for f in top:
+            if f.name.startswith(conversation.FOLDER_PREFIX):
+                folders += subfolders(f)
         for folder in folders:
             with os.scandir(folder) as it:
                 for e in it:
@@ -188,35 +145,60 @@ class DecryptJob:
     def _run_bundle(self, path: Path) -> None:
         reader = BundleReader(str(path))
         try:
+            m = reader.manifest
+            records = self._conversations(path.name, m)
+            of_reply = {r.id: c.id for c in m.conversations for r in c.replies}
             seen: dict[str, set[str]] = {}
             for entry, member in reader.items():
-                src = Source(entry.id, f"{path.name}:{member}", entry.received_hour, entry.sealed_by, 0)
+                cid = of_reply.get(entry.id) if isinstance(entry, ReplyEntry) else entry.conversation
+                if cid is not None and cid not in records:
+                    continue  # its conversation failed, and said so once
+                src = _source(f"{path.name}:{member}", entry, cid)
                 try:
                     with reader.envelope(member) as f:
-                        self._item(src, f, seen.setdefault(entry.id, set()))
+                        self._item(src, f, seen.setdefault(src.folder, set()))
                 except Exception as e:  # this item's failure only
                     self._fail(src.label, e)
+            for cid, record in records.items():
+                try:
+                    thread.write(self.out / conversation.folder_name(cid), record)
+                except Exception as e:
+                    self._fail(f"{path.name}:conversation {cid}", e)
         finally:
             reader.close()
+
+    def _conversations(self, label: str, m: Manifest) -> dict[str, dict]:
+        """Make or update each conversation's folder and record; those that fail are reported and left out."""
+        records: dict[str, dict] = {}
+        subs: dict[str | None, list[SubmissionEntry]] = {}
+        for s in m.submissions:
+            subs.setdefault(s.conversation, []).append(s)
+        for c in m.conversations:
+            folder = self.out / conversation.folder_name(c.id)
+            try:
+                old = conversation.load(folder)
+                record = conversation.merge(old, c, subs[c.id], m.created_hour, m.newsroom_keys)
+                folder.mkdir(mode=0o700, exist_ok=True)
+                conversation.save(folder, record)
+            except Exception as e:  # this conversation's failure only
+                self._fail(f"{label}:conversation {c.id}", e)
+                continue
+            records[c.id] = record
+        return records
 
     # -- one item -------------------------------------------------------------
 
     def _folder(self, src: Source) -> tuple[Path, dict]:
-        if src.submission not in self._folders:
-            self._folders[src.submission] = self._open_folder(src)
-        return self._folders[src.submission]
+        if src.folder not in self._folders:
+            self._folders[src.folder] = self._open_folder(src)
+        return self._folders[src.folder]
 
     def _open_folder(self, src: Source) -> tuple[Path, dict]:
-        folder = self.out / src.submission
+        folder = self.out / src.folder
         try:
             record = json.loads((folder / RECORD).read_text("utf-8"))
         except FileNotFoundError:
-            record = {
-                "submission": src.submission,
-                "received_hour": src.received_hour,
-                "sealed_by": src.sealed_by,
-                "items": {},
-            }
+            record = {**dict(src.head), "items": {}}
         except ValueError:
             raise TiplineError(f"{folder / RECORD} is damaged; move it aside and run again.") from None
         return folder, record
@@ -240,14 +222,16 @@ class DecryptJob:
             # copy already in items.json is a re-run's, and is skipped quietly.
             if item_id in seen:
                 raise BundleError(
-                    f"This envelope is a second copy of one already in submission {src.submission}; "
-                    "the copy was ignored."
+                    f"This envelope is a second copy of one already in {src.folder}; the copy was ignored."
                 )
             seen.add(item_id)
         # An item that is not ours fails here, before it touches the output folder.
         unlock(header, self.identities)
         folder, record = self._folder(src)
-        self.summary.submissions.add(src.submission)
+        if src.reply:
+            self.summary.replies.add(src.reply)
+        else:
+            self.summary.submissions.add(dict(src.head)["submission"])  # type: ignore[arg-type]
         if item_id in record["items"]:
             self.summary.skipped += 1
             if self.progress:
@@ -265,7 +249,7 @@ class DecryptJob:
             else:
                 dest_dir, name = folder / "files", safe_name(meta.name)
                 dest_dir.mkdir(mode=0o700, exist_ok=True)
-            final = _place(tmp, dest_dir, name)
+            final = place(tmp, dest_dir, name)
             fsync_dir(dest_dir)
         record["items"][item_id] = {
             "kind": meta.kind,
@@ -286,28 +270,7 @@ class DecryptJob:
 
     @staticmethod
     def _save_record(folder: Path, record: dict) -> None:
-        data = _record_bytes(record)
-        tmp = folder / f"{PART_PREFIX}record{PART_SUFFIX}"
-        try:
-            # The record holds original file names: as private as the files.
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, folder / RECORD)
-        finally:
-            tmp.unlink(missing_ok=True)  # gone already after the replace
-        fsync_dir(folder)
-
-
-def _record_bytes(record: dict) -> bytes:
-    """items.json as UTF-8, readable by people; always encodable, whatever the names hold."""
-    try:
-        return json.dumps(record, indent=1, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        # Text with no UTF-8 form (a lone surrogate): \u escapes keep it exact and valid.
-        return json.dumps(record, indent=1, ensure_ascii=True).encode("ascii")
+        replace_file(folder, RECORD, json_bytes(record), "record")
 
 
 __all__ = ["DecryptJob", "DecryptionFailed", "Summary"]
