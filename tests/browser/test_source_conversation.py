@@ -17,7 +17,7 @@ import secrets
 
 import pytest
 
-from tests.browser.conftest import MODES, THANKS, Tab, export_and_decrypt, first_done, send_tip
+from tests.browser.conftest import MODES, THANKS, Tab, export_and_decrypt, first_done, scan, send_tip
 from tests.browser.test_source_error_pages import SCRIPTS, check_axe
 from tests.conftest import unavailable
 from tests.web.conversations import add_reply, conversation, first_tip, store
@@ -103,6 +103,7 @@ def test_log_in_read_delete_follow_up_and_leave(open_tab, site, keydir, tmp_path
     assert reply_texts(tab) == [reply]
     assert tab.page.locator("#replies .reply i").count() == 0  # text, never HTML
     assert tab.page.is_visible("#conversation") and tab.page.is_hidden("#login-form")
+    assert scan(reply.encode(), site.data_dir, site.tmp_dir) == []  # opened in memory, on any path
     if mode != "js-off":
         assert tab.page.url == site.url + "/conversation"
         no_secret_crossed(tab, responses, words, reply)

@@ -111,6 +111,20 @@ def test_login_reads_a_reply_opened_in_memory(server, keydir):
     assert scan(words.encode(), server.data_dir, server.tmp_dir) == []
 
 
+@pytest.mark.parametrize(("host", "secure"), [("a" * 56 + ".onion", False), ("tips.example.org", True)])
+def test_session_cookie_is_secure_unless_the_transport_is_private(server, host, secure):
+    """As the journalists' cookie: an onion or loopback is private already; anything else needs Secure."""
+    words = first_tip(server, f"tip for the cookie on {host}")
+    tok = token(server, "/conversation")
+    body = f"csrf_token={tok}&codename={words.replace(' ', '+')}".encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Host": host}
+    r = server.request("POST", "/conversation", body=body, headers=headers)
+    assert r.status == 200
+    attrs = {a.strip().lower() for a in set_cookie(r, SESSION).split(";")[1:]}
+    assert ("secure" in attrs) is secure and {"httponly", "samesite=strict", "path=/"} <= attrs
+    server.cookies.pop(SESSION, None)
+
+
 @pytest.fixture(scope="module")
 def other(tmp_path_factory, keydir):
     """A second tip line: its own installation salt."""
