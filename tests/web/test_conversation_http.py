@@ -125,6 +125,34 @@ def test_session_cookie_is_secure_unless_the_transport_is_private(server, host, 
     server.cookies.pop(SESSION, None)
 
 
+def test_an_expired_or_foreign_session_is_no_session(server):
+    """Sealed with the server's own key but past its expiry, or sealed with another key: logged out."""
+    import struct
+    import time
+
+    import nacl.encoding
+    import nacl.secret
+
+    words = first_tip(server, "tip for the expiry")
+    conv_id = conversation(server, words).id
+    key = (server.data_dir / "source" / "session.key").read_bytes()
+
+    def sealed(k: bytes, expiry: float) -> str:
+        box = nacl.secret.SecretBox(k)
+        plain = struct.pack(">Q", int(expiry)) + conv_id.encode()
+        return box.encrypt(plain, encoder=nacl.encoding.URLSafeBase64Encoder).decode()
+
+    for value, logged_in in (
+        (sealed(key, time.time() + 600), True),  # the check itself: a live one works
+        (sealed(key, time.time() - 1), False),
+        (sealed(bytes(32), time.time() + 600), False),
+    ):
+        server.cookies[SESSION] = value
+        page = server.get("/conversation").body
+        assert (b'id="conversation" aria-labelledby="replies-title" hidden' not in page) is logged_in
+    server.cookies.pop(SESSION, None)
+
+
 @pytest.fixture(scope="module")
 def other(tmp_path_factory, keydir):
     """A second tip line: its own installation salt."""
