@@ -318,7 +318,8 @@ class Load:
             req = prepared[scn.key]
             t0 = time.perf_counter()
             try:
-                status, headers, body = self.server.request("POST", req.path, req.body, req.headers)
+                headers = load.fresh(req.headers)
+                status, headers, body = self.server.request("POST", req.path, req.body, headers)
             except (OSError, http.client.HTTPException) as e:
                 self.tally.failed(type(e).__name__, str(e)[:120])
                 continue

@@ -275,6 +275,31 @@ MUTANTS: list[Mutant] = [
         "                pass\n",
         "tests/offline/test_conversation_bundles.py::test_stale_parts_are_swept_in_conversation_and_item_folders",
     ),
+    # The source's side of conversations (issue 10).
+    _m(
+        "login-flood-queued",
+        "codename logins wait for a slot instead of being refused, so a flood holds every thread",
+        WEB + "login.py",
+        "if not self._slots.acquire(blocking=False):",
+        "if not self._slots.acquire():",
+        "tests/web/test_conversation_http.py::test_login_flood_is_capped_and_the_form_keeps_working",
+    ),
+    _m(
+        "session-cookie-lasts",
+        "the source's session cookie outlives the browser",
+        WEB + "srcsession.py",
+        '            samesite="Strict",\n            path="/",\n',
+        '            samesite="Strict",\n            path="/",\n            max_age=86400,\n',
+        "tests/web/test_conversation_http.py::test_login_reads_a_reply_opened_in_memory",
+    ),
+    _m(
+        "reply-rendered-as-html",
+        "a reply's text is put into the page as HTML",
+        WEB + "static/js/conversation.js",
+        'li.querySelector(".reply-text").textContent = r.text;',
+        'li.querySelector(".reply-text").innerHTML = r.text;',
+        "tests/browser/test_source_conversation.py::test_log_in_read_delete_follow_up_and_leave",
+    ),
 ]
 
 

@@ -23,6 +23,8 @@ def test_data_dir_from_environment(tmp_path):
         ({"onion_address": "example.com"}, "not a v3 onion"),
         ({"bind": "localhost"}, "should look like"),
         ({"max_upload_mb": "lots"}, "whole number"),
+        ({"max_logins_in_flight": 0}, "at least 1"),
+        ({"source_session_minutes": 0}, "at least 1"),
     ],
 )
 def test_bad_settings_say_what_to_fix(tmp_path, kwargs, message):

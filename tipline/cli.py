@@ -86,6 +86,8 @@ def _prepare(app: str, settings: Settings) -> int:
         if app == "journalist":
             _accounts(settings)  # its tables and key file too, before workers race to make them
             return 0
+        load_or_create(settings.install_salt_path, size=16)
+        load_or_create(settings.source_session_key_path)
         return store.recover()
     except SecretFileError as e:
         raise CliError(str(e)) from None

@@ -49,6 +49,11 @@ class Settings:
     # Log lines caused by requests are counted and written once per this many seconds (a whole
     # hour): a line's own time would say to the second when a source was here (tipline/web/digest.py).
     log_hold_s: int = 3600
+    # Codename logins derived on the server at once, per worker: the rest get a plain 503 at once,
+    # so a flood of logins never takes the threads the form needs (docs/conversations.md).
+    max_logins_in_flight: int = 2
+    # A source's session after a codename login ends after this much inactivity (and with the browser).
+    source_session_minutes: int = 30
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -78,6 +83,16 @@ class Settings:
     def totp_key_path(self) -> Path:
         return self.journalist_private_dir / "totp.key"
 
+    @property
+    def install_salt_path(self) -> Path:
+        """The installation's codename salt: 16 random bytes, public, published on the source pages."""
+        return self.source_private_dir / "install.salt"
+
+    @property
+    def source_session_key_path(self) -> Path:
+        """The key that seals the source's session cookie, so the device's cookie jar shows nothing."""
+        return self.source_private_dir / "session.key"
+
     def private_dir(self, app: str) -> Path:
         """The folder of the app named "source" or "journalist"."""
         return self.journalist_private_dir if app == "journalist" else self.source_private_dir
@@ -97,6 +112,8 @@ class Settings:
     def validate(self) -> Settings:
         if self.max_upload_mb < 1 or self.max_files < 1 or self.max_message_kb < 1:
             raise ConfigError("max_upload_mb, max_files and max_message_kb must be at least 1.")
+        if self.max_logins_in_flight < 1 or self.source_session_minutes < 1:
+            raise ConfigError("max_logins_in_flight and source_session_minutes must be at least 1.")
         if self.onion_address and not ONION.match(self.onion_address):
             raise ConfigError(
                 f"onion_address {self.onion_address!r} is not a v3 onion name "

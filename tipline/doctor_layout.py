@@ -9,7 +9,7 @@ one group, each app with a private folder the other cannot enter:
       store/ ...           GROUP, group rwx (folders) / rw (files), nothing for others
       keys/ (retired/)     root:GROUP 2750, *.pub root:GROUP 0640: public keys, read only
       tipline.toml         root:GROUP 0640
-      source/              SOURCE-USER 0700: the source app's csrf.secret
+      source/              SOURCE-USER 0700: the source app's csrf.secret, install.salt, session.key
       journalist/          JOURNALIST-USER 0700: accounts.db, csrf.secret, totp.key (0600)
 
 and the accounts database is not the submissions database. The units must run
@@ -159,7 +159,7 @@ def check_layout(settings: Settings, people: People) -> list[Finding]:
     if (d / "tipline.toml").exists():
         out += expect(d / "tipline.toml", root, gid, 0o640)
     for app, user, secrets in (
-        ("source", src, ("csrf.secret",)),
+        ("source", src, ("csrf.secret", "install.salt", "session.key")),
         (
             "journalist",
             jour,

@@ -381,5 +381,14 @@ def send_tip(tab: Tab, message: str, files: list[Path]) -> None:
     tab.page.fill("#message", message)
     tab.page.set_input_files("#files", [str(f) for f in files])
     tab.page.click("#send")
-    tab.page.wait_for_url(tab.origin + "/thanks")
-    assert tab.page.inner_text("h1") == THANKS
+    first_done(tab.page)
+
+
+def first_done(page, timeout: float | None = None) -> str:
+    """Wait for the end of a first tip: the codename, shown in the page (JavaScript on) or on the
+    page the POST answered (off). Returns the codename."""
+    page.locator("#codename").wait_for(state="visible", timeout=timeout)
+    assert page.inner_text("h1") == THANKS
+    words = page.inner_text("#codename").split()
+    assert len(words) == 7, words
+    return " ".join(words)

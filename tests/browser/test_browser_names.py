@@ -8,7 +8,7 @@ import secrets
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, first_done
 from tests.conftest import export_and_decrypt
 from tests.format.test_shorten import ALPHABET
 from tests.web.server import make_server
@@ -58,7 +58,7 @@ def test_long_name_tip_sent_from_the_page(playwright_instance, keydir, tmp_path)
         page.fill("#message", marker)
         page.set_input_files("#files", [{"name": name, "mimeType": "text/plain", "buffer": content}])
         page.click("#send")
-        page.wait_for_url(srv.url + "/thanks")
+        first_done(page)
         assert errors == []
     finally:
         browser.close()

@@ -14,7 +14,7 @@ import secrets
 
 import pytest
 
-from tests.browser.conftest import THANKS, export_and_decrypt, submission_with
+from tests.browser.conftest import THANKS, export_and_decrypt, first_done, submission_with
 
 # Every field a browser could fill: text-like inputs and text areas, visible or not.
 AUTOFILL = """(message) => {
@@ -48,7 +48,7 @@ def test_autofilled_fields_never_lose_a_tip(open_tab, site, keydir, tmp_path, mo
     filled = tab.page.evaluate(AUTOFILL, f"autofilled {marker}")
     assert "message" in filled
     tab.page.click("#send")
-    tab.page.wait_for_url(site.url + "/thanks")
+    first_done(tab.page)
     assert tab.page.inner_text("h1") == THANKS
     assert site.submission_count() == before + 1
     sub = submission_with(export_and_decrypt(site, keydir, tmp_path), marker)

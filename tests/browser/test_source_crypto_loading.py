@@ -18,7 +18,16 @@ import secrets
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import AXE, MODES, THANKS, Tab, export_and_decrypt, submission_with, unavailable
+from tests.browser.conftest import (
+    AXE,
+    MODES,
+    THANKS,
+    Tab,
+    export_and_decrypt,
+    first_done,
+    submission_with,
+    unavailable,
+)
 
 SERVER_NOTE = "Your tip will be encrypted on our server the moment it arrives, before it is stored."
 LOADING_NOTE = (
@@ -35,7 +44,7 @@ QUEUED = (
     "If you would rather not wait, you can send it now to be encrypted on our server instead."
 )
 NOT_SENT = "Your tip was not sent. Press Send again to send it to be encrypted on our server."
-SODIUM = re.compile(r"/static/js/sodium\.js$")
+SODIUM = re.compile(r"/static/js/sodium-sumo\.js$")
 ENVELOPE = re.compile(r"/static/js/envelope\.js$")
 LONG = 180_000  # ms: sodium.js without JIT or WebAssembly takes its time to start
 WAIT = 30_000  # ms: a loaded CI machine can take longer than expect()'s 5 s default to run a script
@@ -88,7 +97,7 @@ def test_send_while_encryption_loads_waits_then_seals_in_the_browser(open_tab, s
     assert tab.posts == []  # held, not sent: neither in plaintext nor at all
 
     held[0].continue_()  # sodium.js arrives: the held tip is sealed and sent without another click
-    tab.page.wait_for_url(site.url + "/thanks", timeout=LONG)
+    first_done(tab.page, timeout=LONG)
     assert tab.page.inner_text("h1") == THANKS
     ((url, body),) = tab.posts
     assert url == site.url + "/submit?sealed=browser"
@@ -110,7 +119,7 @@ def test_send_now_while_loading_is_sealed_by_the_server_knowingly(open_tab, site
     expect(tab.page.locator("#status")).to_have_text(QUEUED, timeout=WAIT)
     assert tab.posts == []
     tab.page.click("#send-now")
-    tab.page.wait_for_url(site.url + "/thanks")
+    first_done(tab.page)
     ((url, body),) = tab.posts
     assert url == site.url + "/submit" and marker.encode() in body
     assert tab.notes[-1] == SERVER_NOTE  # said before the plaintext left
@@ -148,7 +157,7 @@ def test_scripts_that_fail_to_load_are_said_and_send_goes_to_the_server(
     tab.page.wait_for_timeout(300)
     assert tab.posts == []
     tab.page.click("#send")
-    tab.page.wait_for_url(site.url + "/thanks")
+    first_done(tab.page)
     ((url, body),) = tab.posts
     assert url == site.url + "/submit" and marker.encode() in body
     check_promise_kept(tab, marker)
@@ -171,7 +180,7 @@ def test_a_held_tip_is_not_sent_when_the_script_then_fails(open_tab, site, keydi
     tab.page.wait_for_timeout(500)
     assert tab.posts == []  # never sent to the server without a new, informed click
     tab.page.click("#send")
-    tab.page.wait_for_url(site.url + "/thanks")
+    first_done(tab.page)
     check_promise_kept(tab, marker)
     assert stored_record(site, keydir, tmp_path, marker)[1]["sealed_by"] == "server"
 
@@ -184,7 +193,7 @@ def test_without_javascript_the_page_says_the_server_encrypts(open_tab, site, ke
     marker = f"NOJS-{secrets.token_hex(8)}"
     tab.page.fill("#message", f"no javascript {marker}")
     tab.page.click("#send")
-    tab.page.wait_for_url(site.url + "/thanks")
+    first_done(tab.page)
     assert stored_record(site, keydir, tmp_path, marker)[1]["sealed_by"] == "server"
 
 

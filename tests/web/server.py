@@ -150,6 +150,16 @@ class Server:
             con.close()
 
 
+def first_tip_headers() -> dict[str, str]:
+    """What a browser sends with a first tip: a public key and a login verifier (random here)."""
+    import base64
+
+    def b64(n: int) -> str:
+        return base64.urlsafe_b64encode(os.urandom(n)).rstrip(b"=").decode()
+
+    return {"Tipline-Source-Public-Key": b64(32), "Tipline-Verifier": b64(32)}
+
+
 def multipart(
     fields: Sequence[tuple[str, str]], files: Sequence[tuple[str, str, bytes, str]] = ()
 ) -> tuple[bytes, str]:

@@ -69,7 +69,8 @@ class Context:
     @property
     def scripts_ready(self) -> bool:
         """Whether the browser crypto was built; without it the page works as with JavaScript off."""
-        return all(self.assets.exists(n) for n in ("js/sodium.js", "js/envelope.js", "js/submit.js"))
+        names = ("sodium-sumo", "envelope", "envelope-open", "submit", "codename", "conversation")
+        return all(self.assets.exists(f"js/{n}.js") for n in names)
 
 
 def _base_app(settings: Settings, app_name: str) -> tuple[Flask, Context]:
@@ -164,10 +165,31 @@ def create_source_app(settings: Settings) -> Flask:
         MAX_FORM_MEMORY_SIZE=settings.max_message_kb * 1024,
         MAX_FORM_PARTS=settings.max_files + 16,
     )
-    from .source import bp
-
-    app.register_blueprint(bp)
+    _conversations(app, settings)
     return _guard_bodies(app, settings)
+
+
+def _conversations(app: Flask, settings: Settings) -> None:
+    """The form and the source's conversation pages, with their per-installation secrets."""
+    from tipline.store.conversations import ConversationStore
+
+    from .conversation import SourceSide
+    from .conversation import bp as conversation_bp
+    from .login import LoginGate
+    from .source import bp
+    from .srcsession import SourceSessions
+
+    ctx: Context = app.extensions["tipline"]
+    app.extensions["tipline_source"] = SourceSide(
+        install_salt=load_or_create(settings.install_salt_path, size=16),
+        sessions=SourceSessions(
+            load_or_create(settings.source_session_key_path), settings.source_session_minutes
+        ),
+        gate=LoginGate(settings.max_logins_in_flight),
+        conversations=ConversationStore(ctx.store),
+    )
+    app.register_blueprint(bp)
+    app.register_blueprint(conversation_bp)
 
 
 def create_journalist_app(settings: Settings) -> Flask:

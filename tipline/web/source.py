@@ -1,85 +1,101 @@
-"""The source's pages: the form, the upload, the thank-you page."""
+"""The source's form, and the first submission, which opens a conversation.
+
+With JavaScript on, the browser made the codename and sends only the public
+key and the login verifier, in two headers (the intake needs them before the
+body is parsed: tipline/web/intake.py). With it off, the server makes the
+codename, derives in memory, and answers this POST with the page that shows
+it: never a redirect, so the codename is in no URL, and it is kept nowhere.
+"""
 
 from __future__ import annotations
 
 import base64
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
-from werkzeug.exceptions import BadRequest
+from flask import Blueprint, current_app, jsonify, render_template, request
 
+from tipline.format import codename
 from tipline.store.submissions import IntakeError
 
-from .security import check_origin
-from .uploads import UploadRequest
+from .intake import receive, sealed_in_browser
+from .login import key_from_field
 
 bp = Blueprint("source", __name__)
+
+SOURCE_KEY_HEADER = "Tipline-Source-Public-Key"
+VERIFIER_HEADER = "Tipline-Verifier"
 
 
 def _ctx():
     return current_app.extensions["tipline"]
 
 
-@bp.get("/")
-def index():
+def _side():
+    return current_app.extensions["tipline_source"]
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def form_context() -> dict:
+    """What every page with the sending form needs: the journalists' keys and the limits."""
     t = _ctx()
     keys = t.keyring.active()
-    return t.csrf.page(
-        request,
-        "submit.html",
-        recipients=",".join(base64.b64encode(k.raw).decode() for k in keys),
-        max_bytes=t.settings.max_upload_bytes,
-        max_files=t.settings.max_files,
-        accepting=bool(keys),
-        scripts=t.scripts_ready,
-    )
+    return {
+        "recipients": ",".join(base64.b64encode(k.raw).decode() for k in keys),
+        "max_bytes": t.settings.max_upload_bytes,
+        "max_files": t.settings.max_files,
+        "accepting": bool(keys),
+        "scripts": t.scripts_ready,
+        "install_salt": b64url(_side().install_salt),
+    }
+
+
+@bp.get("/")
+def index():
+    return _ctx().csrf.page(request, "submit.html", **form_context())
+
+
+class OldPage(IntakeError):
+    def __init__(self) -> None:
+        super().__init__(
+            "This page is out of date and sent no codename for your tip. Nothing was kept. "
+            "Reload the page and send again."
+        )
+
+
+def _browser_keys() -> tuple[bytes, bytes]:
+    """The public key and verifier a browser made from its codename (base64url, 32 bytes each)."""
+    key = key_from_field(request.headers.get(SOURCE_KEY_HEADER, ""))
+    verifier = key_from_field(request.headers.get(VERIFIER_HEADER, ""))
+    if key is None or verifier is None:
+        raise OldPage
+    return key, verifier
 
 
 @bp.post("/submit")
 def submit():
-    t = _ctx()
-    check_origin(request)
-    req: UploadRequest = request  # type: ignore[assignment]
-    browser = request.args.get("sealed") == "browser"
-    req.sealed_by = "browser" if browser else "server"
-    limit = t.settings.max_upload_bytes
-    if browser:
-        # Envelopes are larger than what they hold: Padmé adds at most 11.8 %,
-        # and each item carries a header and its metadata (a few KiB at most).
-        limit = limit * 112 // 100 + (t.settings.max_files + 1) * 8192
-    req.intake = intake = t.store.begin(
-        req.sealed_by, t.keyring.active(), max_bytes=limit, max_items=t.settings.max_files + 1
+    side = _side()
+    made = None
+    if sealed_in_browser():
+        public_key, verifier = _browser_keys()
+    else:
+        made = codename.new_codename()
+        derived = codename.derive(made, side.install_salt)
+        public_key, verifier = derived.public_key, derived.verifier
+        del derived
+    vhash = codename.verifier_hash(verifier)
+    receive(
+        lambda sealed_by, recipients, limit, items: side.conversations.begin_first(
+            sealed_by, recipients, limit, items, public_key, vhash
+        )
     )
-    try:
-        try:
-            form = request.form  # parsing streams every file part into the intake
-        except ValueError:
-            raise BadRequest("malformed form data") from None  # Werkzeug's word for a broken body
-        # Fields other than the message (an old page's honeypot, an autofill) are ignored,
-        # never a reason to drop a tip: see "Spam bots" in docs/threat-model.md.
-        t.csrf.check(request, form.get("csrf_token"))
-        for item in list(intake.items):
-            if not browser and item.meta.name == "" and item.empty:  # type: ignore[attr-defined]
-                intake.drop(item)  # a file field left empty
-        message = form.get("message", "")
-        if browser and message:
-            raise IntakeError(
-                "This page sent an unencrypted message; nothing was kept. Reload and send again."
-            )
-        if message.strip():
-            intake.add_message(message)
-        intake.commit()
-    except BaseException:
-        intake.abort()
-        raise
-    return _done(browser)
-
-
-def _done(browser: bool):
-    if browser:
-        return jsonify(ok=True, next=url_for("source.thanks"))
-    return redirect(url_for("source.thanks"), code=303)
+    if made is None:
+        return jsonify(ok=True)
+    return render_template("codename.html", codename=made)
 
 
 @bp.get("/thanks")
 def thanks():
+    """After a follow-up: the message arrived; the way back is the codename the source holds."""
     return render_template("thanks.html")

@@ -10,6 +10,12 @@
  * cut off, a Subresource Integrity mismatch), the page says so and Send posts the form
  * as with JavaScript off: the server seals it on receipt. Without this script the
  * page's own note already says that. No plaintext is ever sent from here.
+ *
+ * The same script drives the follow-up form of the conversation page: it posts to the
+ * form's own action. On the first tip's form (it carries data-install-salt) it also makes
+ * the source's codename with codename.js, sends only the public key and the login verifier
+ * derived from it, and shows the codename in this page once the tip has arrived: the
+ * codename never leaves the browser (docs/conversations.md).
  */
 (function () {
   "use strict";
@@ -29,6 +35,7 @@
   var QUEUED = "Your tip will be encrypted and sent as soon as your browser is ready. " +
     "If you would rather not wait, you can send it now to be encrypted on our server instead.";
   var NOT_SENT = "Your tip was not sent. Press Send again to send it to be encrypted on our server.";
+  var MAKING = "Making your codename";
 
   function $(id) {
     return document.getElementById(id);
@@ -69,7 +76,7 @@
   // Resolves once sodium.js and envelope.js have run and libsodium is ready; rejects if
   // either failed to load. Deferred scripts fire load or error in document order, after
   // this one has run, so the listeners are always in place in time.
-  function cryptoReady() {
+  function cryptoReady(first) {
     function loaded(id, present) {
       return new Promise(function (resolve, reject) {
         var tag = $(id);
@@ -81,14 +88,23 @@
         }
       });
     }
-    return Promise.all([
+    var needed = [
       loaded("sodium-js", function () {
         return !!window.sodium;
       }),
       loaded("envelope-js", function () {
         return !!window.TiplineEnvelope;
       }),
-    ]).then(function () {
+    ];
+    if (first) {
+      needed.push(loaded("codename-words-js", function () {
+        return !!window.TiplineCodenameWords;
+      }), loaded("codename-js", function () {
+        return !!window.TiplineCodename;
+      }));
+    }
+    return Promise.all(needed).then(function () {
+      if (first && !window.TiplineCodename) throw new Error("codename.js defined nothing");
       if (!window.sodium || !window.TiplineEnvelope) throw new Error("the crypto scripts defined nothing");
       return window.sodium.ready;
     });
@@ -157,15 +173,49 @@
       return envelopes;
     }
 
-    function send(envelopes) {
+    var first = !!form.dataset.installSalt;
+
+    // A first tip's codename, and the two values the server keeps of it (base64url).
+    async function makeCodename() {
+      show(MAKING, 0);
+      var sodium = window.sodium;
+      var words = await TiplineCodename.newCodename();
+      var salt = sodium.from_base64(form.dataset.installSalt, sodium.base64_variants.URLSAFE_NO_PADDING);
+      var d = await TiplineCodename.derive(words, salt);
+      var b64 = function (b) {
+        return sodium.to_base64(b, sodium.base64_variants.URLSAFE_NO_PADDING);
+      };
+      var made = { codename: words, publicKey: b64(d.publicKey), verifier: b64(d.verifier) };
+      sodium.memzero(d.secretKey);
+      show(MAKING, 1);
+      return made;
+    }
+
+    // The tip has arrived: the form goes (with what was typed), and the codename is shown once.
+    function reveal(words) {
+      var done = $("done");
+      $("codename").textContent = words;
+      $("compose").remove();
+      done.hidden = false;
+      var title = done.querySelector("h1");
+      title.tabIndex = -1;
+      title.focus();
+    }
+
+    function send(envelopes, made) {
       var data = new FormData();
       data.append("csrf_token", form.elements.csrf_token.value);
       envelopes.forEach(function (env, i) {
         data.append("envelope", env, i + ".envelope");
       });
       var xhr = new XMLHttpRequest();
-      xhr.open("POST", "/submit?sealed=browser");
+      xhr.open("POST", form.getAttribute("action") + "?sealed=browser");
       xhr.setRequestHeader("Accept", "application/json");
+      if (made) {
+        // Headers, not fields: the server needs them before it reads the envelopes.
+        xhr.setRequestHeader("Tipline-Source-Public-Key", made.publicKey);
+        xhr.setRequestHeader("Tipline-Verifier", made.verifier);
+      }
       show("Sending securely", 0);
       xhr.upload.onprogress = function (e) {
         if (e.lengthComputable) show("Sending securely", e.loaded / e.total);
@@ -179,7 +229,8 @@
         }
         if (reply && reply.ok && xhr.status === 200) {
           show("Sent", 1);
-          location.assign(reply.next);
+          if (made) reveal(made.codename);
+          else location.assign(reply.next);
         } else {
           fail((reply && reply.error) || "The tip line could not take your tip (error " + xhr.status +
             "). Nothing was kept. Please try again.");
@@ -198,7 +249,15 @@
       status.textContent = bad;
       if (bad) return;
       button.disabled = true;
-      sealAll(text, files).then(send, function () {
+      var made = null;
+      (first ? makeCodename() : Promise.resolve(null))
+        .then(function (m) {
+          made = m;
+          return sealAll(text, files);
+        })
+        .then(function (envelopes) {
+          send(envelopes, made);
+        }, function () {
         fail("Your tip could not be encrypted in this browser, so nothing was sent. " +
           "Check that the files are still there, reload the page and try again.");
       });
@@ -214,7 +273,7 @@
     }
     enter("loading");
 
-    cryptoReady().then(
+    cryptoReady(first).then(
       function () {
         performance.mark("tipline-crypto-ready");
         if (state === "server") return;
