@@ -90,6 +90,11 @@ def export_and_decrypt(data_dir: Path, keydir: Path, work: Path) -> Path:
     return out
 
 
+def submission_id(folder: Path) -> str:
+    """The submission id of a folder that decrypt wrote, in a conversation or not."""
+    return folder.name.split("-source-", 1)[-1]
+
+
 def submission_folders(out: Path) -> dict[str, Path]:
     """Every decrypted submission's folder, by submission id, wherever decrypt put it (docs/offline.md).
 

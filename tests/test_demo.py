@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from tests.conftest import submission_folders
 from tests.web.server import Server, free_port
 
 
@@ -54,7 +55,7 @@ def test_demo_end_to_end(tmp_path):
             fetch, shell=True, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120
         )
         assert done.returncode == 0, done.stderr + done.stdout
-        (sub,) = (tmp_path / "demo" / "decrypted").iterdir()
+        (sub,) = submission_folders(tmp_path / "demo" / "decrypted").values()
         assert (sub / "message.txt").read_text() == "demo tip ✓"
         assert (sub / "files" / "doc.txt").read_bytes() == b"attached"
         assert re.search(r"demo-passphrase", fetch)

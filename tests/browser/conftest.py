@@ -31,7 +31,7 @@ import pytest
 
 import tipline
 from tests.conftest import export_and_decrypt as export_bundle_and_decrypt
-from tests.conftest import unavailable
+from tests.conftest import submission_folders, unavailable
 from tests.web.server import Server, make_server
 
 JS_DIR = Path(tipline.__file__).parent / "web" / "static" / "js"
@@ -364,7 +364,7 @@ def export_and_decrypt(srv: Server, keydir: Path, work: Path) -> Path:
 def submission_with(out: Path, marker: str) -> Path:
     (sub,) = [
         d
-        for d in out.iterdir()
+        for d in submission_folders(out).values()
         if (d / "message.txt").is_file() and marker in (d / "message.txt").read_text()
     ]
     return sub

@@ -12,7 +12,7 @@ import pyotp
 import pytest
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.conftest import decrypt_with, run_tipline, unavailable
+from tests.conftest import decrypt_with, run_tipline, submission_folders, unavailable
 from tests.web.server import Server, free_port, make_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,7 +88,7 @@ def test_journalist_flow_in_chromium(newsroom, browser, keydir, tmp_path):
     assert re.fullmatch(r"tipline-\d{4}-\d\d-\d\dT\d{4}Z-1\.tar", dl.value.suggested_filename)
     r = decrypt_with(keydir, tmp_path / "out", bundle)
     assert r.returncode == 0, r.stderr
-    (sub,) = list((tmp_path / "out").iterdir())
+    (sub,) = submission_folders(tmp_path / "out").values()
     assert (sub / "message.txt").read_text() == "for ana's eyes"
     assert (sub / "files" / "ledger.csv").read_bytes() == b"a,b\n1,2\n"
 

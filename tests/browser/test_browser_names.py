@@ -9,7 +9,7 @@ import secrets
 import pytest
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, first_done
-from tests.conftest import export_and_decrypt
+from tests.conftest import export_and_decrypt, submission_folders
 from tests.format.test_shorten import ALPHABET
 from tests.web.server import make_server
 from tests.web.test_long_names import HOSTILE, LONG_TYPE
@@ -64,7 +64,8 @@ def test_long_name_tip_sent_from_the_page(playwright_instance, keydir, tmp_path)
         browser.close()
         srv.stop()
     out = export_and_decrypt(srv.data_dir, keydir, tmp_path / "work")
-    (sub,) = [d for d in out.iterdir() if (d / "message.txt").read_text(errors="replace") == marker]
+    folders = submission_folders(out).values()
+    (sub,) = [d for d in folders if (d / "message.txt").read_text(errors="replace") == marker]
     record = json.loads((sub / "items.json").read_text())
     assert record["sealed_by"] == "browser"
     (item,) = [i for i in record["items"].values() if i["kind"] == "file"]

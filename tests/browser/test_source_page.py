@@ -30,6 +30,7 @@ from tests.browser.conftest import (
     submission_with,
     unavailable,
 )
+from tests.conftest import submission_id
 
 LOST = "The connection was lost before your tip arrived. Nothing was kept. Please try again."
 
@@ -61,7 +62,8 @@ def test_tip_roundtrip(open_tab, site, keydir, tmp_path, mode):
     record = json.loads((sub / "items.json").read_text())
     assert record["sealed_by"] == ("server" if mode == "js-off" else "browser")
 
-    envelopes = [p.read_bytes() for p in (site.data_dir / "store" / "submissions" / sub.name).glob("*")]
+    folder = site.data_dir / "store" / "submissions" / submission_id(sub)
+    envelopes = [p.read_bytes() for p in folder.glob("*")]
     assert len(envelopes) == 3
     if mode == "js-off":
         assert tab.progress == []

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import export_and_decrypt
+from tests.conftest import export_and_decrypt, submission_folders
 from tests.deploy.common import (
     DEPLOY,
     TORRC_JOURNALIST_DIR,
@@ -134,7 +134,7 @@ def test_tip_through_the_onion_in_chromium(tor_site, browser, keydir, tmp_path, 
         assert "/submit" in paths and not any(p.endswith(".js") for p in paths), paths
 
     out = export_and_decrypt(tor_site.source.data_dir, keydir, tmp_path)
-    (sub,) = [d for d in out.iterdir() if marker in (d / "message.txt").read_text()]
+    (sub,) = [d for d in submission_folders(out).values() if marker in (d / "message.txt").read_text()]
     # An HTML form sends line breaks as CRLF; the page's own script keeps the textarea's LF.
     expected = message if js else message.replace("\n", "\r\n")
     assert (sub / "message.txt").read_bytes() == expected.encode()

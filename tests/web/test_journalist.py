@@ -96,9 +96,9 @@ def test_login_with_real_totp_then_download_and_decrypt(apps, account, keydir, t
     out = tmp_path / "out"
     d = decrypt_with(keydir, out, bundle)
     assert d.returncode == 0, d.stderr
-    msgs = [p.read_text() for p in out.glob("*/message.txt")]
+    msgs = [p.read_text() for p in out.glob("**/message.txt")]
     assert "for the journalist ✓" in msgs
-    assert [p.read_bytes() for p in out.glob("*/files/memo.pdf")] == [b"%PDF secret"]
+    assert [p.read_bytes() for p in out.glob("**/files/memo.pdf")] == [b"%PDF secret"]
     # Now marked as downloaded by ana; "all new" has nothing left.
     page = j.get("/").body.decode()
     assert f"{account[0]} (" in page

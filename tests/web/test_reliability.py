@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 
-from tests.conftest import export_and_decrypt
+from tests.conftest import export_and_decrypt, submission_folders
 from tests.web.server import Server, fill_disk, make_server
 
 
@@ -23,7 +23,11 @@ def workers_of(srv: Server) -> list[int]:
 def decrypt_all(srv: Server, keydir, tmp_path) -> dict[str, str]:
     """Export everything and decrypt it with the real tools: submission id -> message."""
     out = export_and_decrypt(srv.data_dir, keydir, tmp_path / f"work-{time.monotonic_ns()}")
-    return {d.name: (d / "message.txt").read_text() for d in out.iterdir() if (d / "message.txt").exists()}
+    return {
+        sid: (d / "message.txt").read_text()
+        for sid, d in submission_folders(out).items()
+        if (d / "message.txt").exists()
+    }
 
 
 def test_worker_and_master_killed_mid_load_nothing_acknowledged_is_lost(tmp_path, keydir):

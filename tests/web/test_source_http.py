@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import submission_folders
 from tests.web.diskwatch import DiskWatch
 from tests.web.server import first_tip_headers, make_server, multipart
 from tipline.format.header import read_header
@@ -138,7 +139,7 @@ def test_no_js_submission_roundtrip_and_no_plaintext_on_disk(server, export_and_
     assert scan_for_marker(server.data_dir, server.tmp_dir) == []
 
     out = export_and_decrypt(server)
-    (sub,) = [d for d in out.iterdir() if (d / "files" / "notes.txt").exists()]
+    (sub,) = [d for d in submission_folders(out).values() if (d / "files" / "notes.txt").exists()]
     assert (sub / "message.txt").read_text() == message
     assert (sub / "files" / "leak one.pdf").read_bytes() == files[0][2]
     assert (sub / "files" / "notes.txt").read_bytes() == files[1][2]
@@ -203,7 +204,7 @@ def test_a_filled_extra_field_never_loses_a_tip(server, keydir, export_and_decry
         assert r.status == 200 and json.loads(r.body)["ok"] is True
     assert server.submission_count() == before + 1
     out = export_and_decrypt(server)
-    messages = {d: d / "message.txt" for d in out.iterdir()}
+    messages = {d: d / "message.txt" for d in submission_folders(out).values()}
     (sub,) = [d for d, m in messages.items() if m.is_file() and m.read_text() == text]
     assert json.loads((sub / "items.json").read_text())["sealed_by"] == sealed_by
 
@@ -247,7 +248,7 @@ def test_browser_sealed_submission(server, keydir, export_and_decrypt):
     stored = [v for k, v in server.stored().items() if k.endswith(".envelope")]
     assert envs[0] in stored and envs[1] in stored  # kept byte for byte
     out = export_and_decrypt(server)
-    sub = next(d for d in out.iterdir() if (d / "files" / "photo.jpg").exists())
+    sub = next(d for d in submission_folders(out).values() if (d / "files" / "photo.jpg").exists())
     assert (sub / "message.txt").read_bytes() == b"browser message"
     assert json.loads((sub / "items.json").read_text())["sealed_by"] == "browser"
 
