@@ -10,6 +10,7 @@ import json
 import secrets
 import unicodedata
 
+from tests.conftest import submission_folders
 from tipline.format.payload import MAX_META_BYTES, MAX_NAME_CHARS, MAX_TYPE_CHARS, Metadata
 
 # name sent -> (what the kept name must start with, the extension it must end with)
@@ -55,7 +56,7 @@ def test_hostile_names_keep_the_tip_and_their_extension(server, export_and_decry
     assert r.status == 200 and b'id="codename"' in r.body, r.body[:300]
 
     out = export_and_decrypt(server)
-    messages = {d: d / "message.txt" for d in out.iterdir()}
+    messages = {d: d / "message.txt" for d in submission_folders(out).values()}
     (sub,) = [d for d, m in messages.items() if m.is_file() and marker in m.read_text(errors="replace")]
     record = json.loads((sub / "items.json").read_text())
     got = {}
