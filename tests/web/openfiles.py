@@ -9,7 +9,8 @@ finds it. It does show as an open descriptor of the process that holds it:
 reads the file all the same. So this lists the descriptors of every worker
 (the children of the server's master), again and again while a body streams
 in slowly (send_slowly), and reads whatever is not one of the files a worker
-is expected to hold.
+is expected to hold. A file written and closed between two looks is caught
+as it closes (tests/web/closedfiles.py, fanotify).
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.web.closedfiles import ClosedFiles
 from tests.web.server import Server
 
 O_TMPFILE_BIT = 0o20000000  # __O_TMPFILE, as fdinfo's "flags:" shows it
 # gunicorn's heartbeat: made with mkstemp in TMPDIR, unlinked at once, never written (workertmp.py).
 HEARTBEAT = re.compile(r"^wgunicorn-[A-Za-z0-9_]{8} \(deleted\)$")
+UNNAMED = re.compile(r"/#\d+ \(deleted\)$")  # how /proc shows an O_TMPFILE file
 READ_AT_MOST = 64 << 20
 ESTABLISHED = "01"  # the state column of /proc/net/tcp
 LIBRARIES = tuple(
@@ -38,6 +41,9 @@ LIBRARIES = tuple(
         for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, "/usr/lib", "/usr/share")
     }
 )
+# Envelopes as they are written (pending/) and once kept (renamed into submissions/ or replies/
+# before a close can be looked at), the apps' secrets, the recipients' public keys.
+STORE_AND_SECRETS = ("store/pending", "store/submissions", "store/replies", "source", "journalist", "keys")
 SQLITE = re.compile(r"^tipline\.sqlite3(-journal)?$")
 CODE = str(Path(__file__).resolve().parents[2] / "tipline") + "/"  # its modules and static files
 
@@ -57,7 +63,8 @@ class OpenFile:
         how = "O_TMPFILE, " if self.tmpfile else ""
         at = self.content.find(marker)
         leak = f"HOLDS THE PLAINTEXT: {self.content[at : at + 60]!r}" if at >= 0 else "no marker in it"
-        return f"worker {self.pid} fd {self.fd} -> {self.target} ({how}{self.size} bytes, {leak})"
+        held = f"fd {self.fd} ->" if self.fd >= 0 else "wrote and closed"
+        return f"worker {self.pid} {held} {self.target} ({how}{self.size} bytes, {leak})"
 
 
 def workers_of(master: int) -> list[int]:
@@ -98,7 +105,7 @@ def read_through(f: OpenFile) -> OpenFile:
     """The same file with its content, read through the worker's own descriptor (deleted or not)."""
     try:
         with open(f"/proc/{f.pid}/fd/{f.fd}", "rb") as fh:
-            content = fh.read(READ_AT_MOST)
+            content = fh.read(min(os.fstat(fh.fileno()).st_size, READ_AT_MOST))
     except OSError:
         return f  # closed meanwhile: its path and size are kept
     return OpenFile(f.pid, f.fd, f.target, max(f.size, len(content)), f.tmpfile, content)
@@ -124,6 +131,10 @@ class OpenFileWatch:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __enter__(self) -> OpenFileWatch:
+        assert self.server.proc is not None
+        master = self.server.proc.pid
+        folders = [self.server.data_dir, self.server.tmp_dir]
+        self._closed = ClosedFiles(folders, lambda: set(workers_of(master))).__enter__()
         self._stop = threading.Event()
         self.scan(deep=True)
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -134,6 +145,13 @@ class OpenFileWatch:
         self._stop.set()
         self._thread.join()
         self.scan(deep=True)
+        self._closed.__exit__(*exc)
+        for c in self._closed.closed:  # the files written and closed too fast for a scan
+            f = OpenFile(c.pid, -1, c.target, len(c.content), bool(UNNAMED.search(c.target)), c.content)
+            self.seen.add(f.target)
+            expected = self.expected(f)
+            if not expected or self.marker in f.content:
+                (self.marked if expected else self.unexpected)[(f.pid, f.fd, f.target)] = f
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -174,9 +192,7 @@ class OpenFileWatch:
             return False
         if target == tmp or target.startswith(tmp + "/"):
             return False
-        if target.startswith(
-            tuple(f"{data}/{d}/" for d in ("store/pending", "source", "journalist", "keys"))
-        ):
+        if target.startswith(tuple(f"{data}/{d}/" for d in STORE_AND_SECRETS)):
             return True
         if os.path.dirname(target) == data and SQLITE.match(name):
             return True
@@ -187,10 +203,11 @@ class OpenFileWatch:
         return target.startswith((*LIBRARIES, CODE, "/etc/"))
 
     def report(self) -> str:
-        """One line per file that should not be: empty when all is well."""
-        lines = [f"unexpected open file: {f.describe(self.marker)}" for f in self.unexpected.values()]
+        """One line per file that should not be (the first 20): empty when all is well."""
+        lines = [f"unexpected file: {f.describe(self.marker)}" for f in self.unexpected.values()]
         lines += [f"plaintext in a store file: {f.describe(self.marker)}" for f in self.marked.values()]
-        return "\n".join(lines)
+        more = [f"... and {len(lines) - 20} more"] if len(lines) > 20 else []
+        return "\n".join(lines[:20] + more)
 
 
 def rx_queue(port: int, peer_port: int) -> int | None:

@@ -4,7 +4,8 @@ Werkzeug spools a large upload to tempfile.TemporaryFile, which on Linux has
 no name (O_TMPFILE), so the folder watch of the other tests cannot see it
 (tests/web/openfiles.py says why). Here a real upload is sent slowly through
 real gunicorn, held back before its last bytes, and every descriptor of every
-worker is listed and read through /proc meanwhile: anything but the store's
+worker is listed and read through /proc meanwhile, and every file a worker
+writes and closes is caught as it closes (fanotify): anything but the store's
 envelopes, the database, the secret files, the log and the code fails.
 """
 
@@ -18,6 +19,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.store.conversation_helpers import reply_envelope
+from tests.web.closedfiles import ClosedFiles
 from tests.web.conversations import first_tip, login, token
 from tests.web.diskwatch import DiskWatch
 from tests.web.newsroom import login as journalist_login
@@ -65,6 +67,33 @@ def test_the_watch_sees_an_unnamed_temporary_file_that_a_folder_watch_misses(tmp
     (f,) = held
     assert f.tmpfile and re.fullmatch(re.escape(str(tmp_path)) + r"/#\d+ \(deleted\)", f.target)
     assert f.content == marker
+
+
+def test_a_temporary_file_closed_at_once_is_caught_as_it_closes(tmp_path):
+    """Between two looks at the descriptors a short-lived file is gone: fanotify still hands it over."""
+    marker = b"MARKER-closed-" + unknown_id().encode()
+    writer = (
+        "import sys, tempfile\n"
+        "with tempfile.TemporaryFile(dir=sys.argv[1]) as f:\n"
+        "    f.write(sys.argv[2].encode())\n"
+        "print('closed', flush=True); sys.stdin.read()\n"
+    )
+    child: subprocess.Popen | None = None
+    with ClosedFiles([tmp_path], lambda: {child.pid} if child else set()) as watch:
+        child = subprocess.Popen(
+            [sys.executable, "-c", writer, str(tmp_path), marker.decode()],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert child.stdout.readline() == "closed\n"
+            assert [f for f in open_files(child.pid) if f.target.startswith(str(tmp_path))] == []
+        finally:
+            child.communicate("")
+    (closed,) = [c for c in watch.closed if c.target.startswith(str(tmp_path))]
+    assert re.fullmatch(re.escape(str(tmp_path)) + r"/#\d+ \(deleted\)", closed.target)
+    assert closed.content == marker
 
 
 # -- the source app ---------------------------------------------------------------------------
