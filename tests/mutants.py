@@ -313,7 +313,7 @@ MUTANTS: list[Mutant] = [
         "tests/web/test_open_files.py::test_no_js_follow_up_with_a_large_file_holds_no_temporary_file",
     ),
     _m(
-        "plaintext-in-an-unnamed-temp-file",
+        "plaintext-in-unnamed-temp-file",
         "each piece of a no-JS upload copied to a TemporaryFile (O_TMPFILE) that lives a millisecond",
         STORE + "submissions.py",
         "        self._spend(len(data))\n        return self._writer.write(data)\n",
