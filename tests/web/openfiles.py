@@ -154,8 +154,9 @@ class OpenFileWatch:
                 (self.marked if expected else self.unexpected)[(f.pid, f.fd, f.target)] = f
 
     def _run(self) -> None:
+        master = self.server.proc.pid  # type: ignore[union-attr]
         while not self._stop.is_set():
-            self.scan()
+            self._look(workers_of(master))  # between two workers, for a moment, none: look again
             time.sleep(0.002)
 
     def scan(self, deep: bool = False) -> None:
@@ -163,6 +164,9 @@ class OpenFileWatch:
         assert self.server.proc is not None
         workers = workers_of(self.server.proc.pid)
         assert workers, "the server has no workers to look at"
+        self._look(workers, deep)
+
+    def _look(self, workers: list[int], deep: bool = False) -> None:
         found = [f for pid in workers for f in open_files(pid)]
         data = str(self.server.data_dir.resolve()) + "/"
         with self._lock:
