@@ -300,6 +300,28 @@ MUTANTS: list[Mutant] = [
         'li.querySelector(".reply-text").innerHTML = r.text;',
         "tests/browser/test_source_conversation.py::test_log_in_read_delete_follow_up_and_leave",
     ),
+    # Unnamed temporary files (docs/reliability.md "Hardening: unnamed temporary files").
+    _m(
+        "no-js-upload-spooled-unnamed",
+        "a no-JS upload goes to Werkzeug's spool, an O_TMPFILE no folder watch sees",
+        WEB + "uploads.py",
+        "        return self.intake.server_item(meta)  # type: ignore[return-value]\n",
+        "        return super()._get_file_stream(\n"
+        "            total_content_length, content_type, filename, content_length\n"
+        "        )\n",
+        "tests/web/test_open_files.py::test_no_js_first_tip_with_a_large_file_holds_no_temporary_file",
+        "tests/web/test_open_files.py::test_no_js_follow_up_with_a_large_file_holds_no_temporary_file",
+    ),
+    _m(
+        "plaintext-in-unnamed-temp-file",
+        "each piece of a no-JS upload copied to a TemporaryFile (O_TMPFILE) that lives a millisecond",
+        STORE + "submissions.py",
+        "        self._spend(len(data))\n        return self._writer.write(data)\n",
+        "        self._spend(len(data))\n        import tempfile\n\n"
+        "        with tempfile.TemporaryFile() as t:\n            t.write(data)\n            t.flush()\n"
+        "        return self._writer.write(data)\n",
+        "tests/web/test_open_files.py::test_no_js_first_tip_with_a_large_file_holds_no_temporary_file",
+    ),
 ]
 
 
