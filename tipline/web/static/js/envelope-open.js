@@ -18,16 +18,20 @@
 (function (global) {
   "use strict";
 
-  var VERSION = 1;
-  var MAGIC = [0x54, 0x49, 0x50, 0x4c, 0x49, 0x4e, 0x45]; // "TIPLINE"
-  var CHUNK = 65536;
-  var KEY_BYTES = 32;
-  var KEY_ID_BYTES = 8;
-  var SEALED_KEY_BYTES = 80;
-  var STREAM_HEADER_BYTES = 24;
-  var MAX_RECIPIENTS = 32;
-  var MAX_META_BYTES = 4096;
-  var LABEL_KEY_ID = "tipline/v1/key-id";
+  // The format's numbers and its key id come from envelope.js, loaded before this file
+  // (deferred scripts run in order), so that writer and reader cannot drift apart.
+  var E = global.TiplineEnvelope;
+  if (!E) return; // envelope.js failed to load: the page falls back to the server
+  var F = E.FORMAT;
+  var VERSION = F.VERSION;
+  var MAGIC = F.MAGIC;
+  var CHUNK = F.CHUNK;
+  var KEY_BYTES = F.KEY_BYTES;
+  var KEY_ID_BYTES = F.KEY_ID_BYTES;
+  var SEALED_KEY_BYTES = F.SEALED_KEY_BYTES;
+  var STREAM_HEADER_BYTES = F.STREAM_HEADER_BYTES;
+  var MAX_RECIPIENTS = F.MAX_RECIPIENTS;
+  var MAX_META_BYTES = F.MAX_META_BYTES;
 
   function fail(name) {
     var e = new Error("TiplineEnvelopeOpen: " + name);
@@ -42,19 +46,11 @@
     return d === 0;
   }
 
-  function keyId(sodium, pk) {
-    var label = new TextEncoder().encode(LABEL_KEY_ID);
-    var data = new Uint8Array(label.length + pk.length);
-    data.set(label, 0);
-    data.set(pk, label.length);
-    return sodium.crypto_generichash(32, data, null).slice(0, KEY_ID_BYTES);
-  }
-
   function parseMeta(bytes) {
     try {
       var m = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
       if (m && typeof m === "object" && !Array.isArray(m) && Object.keys(m).length === 5 && m.v === VERSION &&
-          same(global.TiplineEnvelope.encodeMeta(m, m.length), bytes)) {
+          same(E.encodeMeta(m, m.length), bytes)) {
         return m;
       }
     } catch (_e) {
@@ -76,7 +72,7 @@
     var headerLength = MAGIC.length + 2 + stanza * count + STREAM_HEADER_BYTES;
     if (count < 1 || data.length < headerLength) throw fail("MalformedHeader");
     var publicKey = sodium.crypto_scalarmult_base(secretKey);
-    var mine = keyId(sodium, publicKey);
+    var mine = E.keyIdWith(sodium, publicKey);
     var matched = false;
     for (var i = 0; i < count; i++) {
       var off = MAGIC.length + 2 + stanza * i;
@@ -147,7 +143,7 @@
     if (metaLength < 2 || metaLength > MAX_META_BYTES || metaLength > p.length - 2) throw fail("MalformedPayload");
     var metaStart = p.length - 2 - metaLength;
     var meta = parseMeta(p.subarray(metaStart, p.length - 2));
-    if (meta.length > metaStart || global.TiplineEnvelope.padme(meta.length + metaLength + 2) !== p.length) {
+    if (meta.length > metaStart || E.padme(meta.length + metaLength + 2) !== p.length) {
       throw fail("MalformedPayload");
     }
     for (var z = meta.length; z < metaStart; z++) if (p[z] !== 0) throw fail("MalformedPayload");

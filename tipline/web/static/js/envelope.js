@@ -378,6 +378,19 @@
   global.TiplineEnvelope = Object.freeze({
     VERSION: VERSION,
     CHUNK: CHUNK,
+    // For envelope-open.js, the reader, which loads only where replies are read.
+    FORMAT: Object.freeze({
+      VERSION: VERSION,
+      MAGIC: Object.freeze(MAGIC.slice()),
+      CHUNK: CHUNK,
+      KEY_BYTES: KEY_BYTES,
+      KEY_ID_BYTES: KEY_ID_BYTES,
+      SEALED_KEY_BYTES: SEALED_KEY_BYTES,
+      STREAM_HEADER_BYTES: STREAM_HEADER_BYTES,
+      MAX_RECIPIENTS: MAX_RECIPIENTS,
+      MAX_META_BYTES: MAX_META_BYTES,
+    }),
+    keyIdWith: keyIdWith,
     sealBlob: sealBlob,
     sealText: sealText,
     keyId: keyId,
