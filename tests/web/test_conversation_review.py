@@ -1,0 +1,110 @@
+"""Findings of the security review of conversations, each against a real `tipline serve` (gunicorn).
+
+A session cookie renewed page after page never outlives its login's cap, so a
+copy taken before the source left dies on its own; leaving clears the cookie
+with the attributes it was set with.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+
+import nacl.encoding
+import nacl.secret
+import pytest
+
+from tests.web.conversations import conversation, first_tip, login, token
+from tests.web.server import make_server
+
+SESSION = "tipline-source"
+
+
+def session_cookie(r) -> str:
+    (c,) = [c for c in r.headers.get_all("Set-Cookie") or [] if c.startswith(SESSION + "=")]
+    return c
+
+
+def opened(srv, cookie: str) -> bytes:
+    """The cookie's sealed content, opened with the server's own key (the test owns its data folder)."""
+    box = nacl.secret.SecretBox((srv.data_dir / "source" / "session.key").read_bytes())
+    value = cookie.split(";")[0].split("=", 1)[1]
+    return box.decrypt(value.encode(), encoder=nacl.encoding.URLSafeBase64Encoder)
+
+
+def logged_in(srv) -> bool:
+    page = srv.get("/conversation").body
+    return b'id="conversation" aria-labelledby="replies-title" hidden' not in page
+
+
+@pytest.fixture(scope="module")
+def short(tmp_path_factory, keydir):
+    """Sessions of one minute at most, however often renewed: the cap is reached in a test."""
+    srv = make_server(tmp_path_factory.mktemp("short"), keydir / "journalist.pub")
+    (srv.data_dir / "tipline.toml").write_text(
+        "workers = 1\nsource_session_minutes = 1\nsource_session_max_minutes = 1\n"
+    )
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def test_a_renewed_session_never_outlives_its_login(short):
+    """Each page renews the session, but never past the cap after the login: a copy dies on its own."""
+    words = first_tip(short, "tip for the session cap")
+    r = login(short, words)
+    assert r.status == 200
+    (expiry_at_login,) = struct.unpack(">Q", opened(short, session_cookie(r))[:8])
+    time.sleep(1.5)  # so that a renewal from now would reach later than the login's cap
+    r = short.get("/conversation")
+    assert logged_in(short)
+    (renewed,) = struct.unpack(">Q", opened(short, session_cookie(r))[:8])
+    assert renewed == expiry_at_login  # idle 1 minute, cap 1 minute: the renewal cannot extend it
+    # A login starts a new session, with a new cap.
+    time.sleep(1.5)
+    r = login(short, words)
+    (after_login,) = struct.unpack(">Q", opened(short, session_cookie(r))[:8])
+    assert after_login > expiry_at_login
+    short.cookies.pop(SESSION, None)
+
+
+def test_a_session_older_than_its_cap_is_no_session(short):
+    """Sealed by the server, not yet expired, but its login was longer ago than the cap: logged out."""
+    cid = conversation(short, first_tip(short, "tip for an old session")).id
+    box = nacl.secret.SecretBox((short.data_dir / "source" / "session.key").read_bytes())
+
+    def sealed(expiry: float, started: float) -> str:
+        plain = struct.pack(">QQ", int(expiry), int(started)) + cid.encode()
+        return box.encrypt(plain, encoder=nacl.encoding.URLSafeBase64Encoder).decode()
+
+    now = time.time()
+    for value, live in (
+        (sealed(now + 30, now - 10), True),  # the check itself
+        (sealed(now + 30, now - 61), False),  # renewed past its login's cap
+        (sealed(now + 30, now + 3600), False),  # a login in the future is no login
+    ):
+        short.cookies[SESSION] = value
+        assert logged_in(short) is live
+    short.cookies.pop(SESSION, None)
+
+
+def test_leaving_clears_the_cookie_with_the_attributes_it_was_set_with(server):
+    """A browser ignores a Secure (or __Host-) cookie cleared without Secure: leaving would not leave."""
+    words = first_tip(server, "tip for leaving over a public host")
+    host = {"Host": "tips.example.org", "Content-Type": "application/x-www-form-urlencoded"}
+    tok = token(server, "/conversation")
+    body = f"csrf_token={tok}&codename={words.replace(' ', '+')}".encode()
+    r = server.request("POST", "/conversation", body=body, headers=host)
+    assert r.status == 200
+    set_attrs = {a.strip().lower() for a in session_cookie(r).split(";")[1:]}
+    r = server.request(
+        "POST",
+        "/conversation/leave",
+        body=f"csrf_token={tok}".encode(),
+        headers=host,
+    )
+    assert r.status == 200
+    cleared = {a.strip().lower() for a in session_cookie(r).split(";")[1:]}
+    assert "secure" in set_attrs and "secure" in cleared
+    assert {"httponly", "samesite=strict", "path=/"} <= cleared
+    server.cookies.pop(SESSION, None)
