@@ -95,6 +95,7 @@ def _damage(folder: Path, field: str, value: object) -> None:
         ("out-exists", 1, "already exists"),
         ("damaged-record", 5, "is damaged"),
         ("bad-source-key", 5, "no valid source key"),
+        ("small-order-source-key", 5, "point of small order"),  # a hostile bundle's; no traceback
         ("no-newsroom-keys", 1, "records no newsroom key"),
     ],
 )
@@ -125,6 +126,8 @@ def test_refusals_are_clear_and_write_nothing(decrypted, tmp_path, case, code, s
         (folder / "conversation.json").write_text('{"format": "tipline-conv')
     elif case == "bad-source-key":
         _damage(folder, "source_public_key", "00" * 31)
+    elif case == "small-order-source-key":
+        _damage(folder, "source_public_key", "00" * 32)
     elif case == "no-newsroom-keys":
         _damage(folder, "newsroom_keys", [])
     before = sorted(p.name for p in tmp_path.iterdir())

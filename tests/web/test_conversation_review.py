@@ -2,11 +2,15 @@
 
 A session cookie renewed page after page never outlives its login's cap, so a
 copy taken before the source left dies on its own; leaving clears the cookie
-with the attributes it was set with.
+with the attributes it was set with; and a first tip whose source key nothing
+can be sealed to is refused before it opens a conversation nobody could answer.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 import struct
 import time
 
@@ -16,8 +20,15 @@ import pytest
 
 from tests.web.conversations import conversation, first_tip, login, token
 from tests.web.server import make_server
+from tipline.format.keys import PublicKey
+from tipline.format.payload import Metadata
+from tipline.format.stream import seal_bytes
 
 SESSION = "tipline-source"
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def session_cookie(r) -> str:
@@ -108,3 +119,33 @@ def test_leaving_clears_the_cookie_with_the_attributes_it_was_set_with(server):
     assert "secure" in set_attrs and "secure" in cleared
     assert {"httponly", "samesite=strict", "path=/"} <= cleared
     server.cookies.pop(SESSION, None)
+
+
+# The all-zero point, the identity, and a point of order 8: X25519 gives an all-zero secret for each.
+SMALL_ORDER = [
+    bytes(32),
+    b"\x01" + bytes(31),
+    bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+]
+
+
+@pytest.mark.parametrize("key", SMALL_ORDER, ids=["zero", "identity", "order-8"])
+def test_a_first_tip_with_a_key_nobody_can_seal_to_is_refused(server, keydir, key):
+    """Before, it opened a conversation whose every reply failed (a 500 in the journalist app, a
+    traceback from tipline-offline reply); now it is refused at once, and nothing is kept."""
+    journalist = PublicKey.from_text((keydir / "journalist.pub").read_text())
+    env = seal_bytes(b"a tip with a broken key", Metadata("message"), [journalist])
+    before = (server.submission_count(), server.stored())
+    r = server.post_form(
+        [("csrf_token", token(server))],
+        [("envelope", "0.envelope", env, "application/octet-stream")],
+        path="/submit?sealed=browser",
+        headers={
+            "Accept": "application/json",
+            "Tipline-Source-Public-Key": b64url(key),
+            "Tipline-Verifier": b64url(os.urandom(32)),
+        },
+    )
+    assert r.status == 400, r.body[:300]
+    assert "cannot be used to send you replies" in json.loads(r.body)["error"]
+    assert (server.submission_count(), server.stored()) == before
