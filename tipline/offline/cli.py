@@ -187,7 +187,7 @@ def cmd_reply(args: argparse.Namespace) -> int:
     for key in unlisted:
         _say(
             f"tipline-offline: warning: the newest bundle's newsroom keys do not include your key "
-            f"{key.fingerprint}, which decrypted this conversation. The reply is sealed to it as well, "
+            f"{key.fingerprint}, the key this folder was decrypted with. The reply is sealed to it as well, "
             "so you can read it. If your key is still active on the server, the bundle may have been "
             "tampered with: tell your admin before you upload the reply."
         )
