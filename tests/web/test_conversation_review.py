@@ -2,7 +2,8 @@
 
 A session cookie renewed page after page never outlives its login's cap, so a
 copy taken before the source left dies on its own; leaving clears the cookie
-with the attributes it was set with; and a first tip whose source key nothing
+with the attributes it was set with, and replaces the CSRF cookie, so that a
+login sent again from the tab's history is refused; and a first tip whose source key nothing
 can be sealed to is refused before it opens a conversation nobody could answer.
 """
 
@@ -119,6 +120,20 @@ def test_leaving_clears_the_cookie_with_the_attributes_it_was_set_with(server):
     assert "secure" in set_attrs and "secure" in cleared
     assert {"httponly", "samesite=strict", "path=/"} <= cleared
     server.cookies.pop(SESSION, None)
+
+
+def test_a_login_sent_again_after_leaving_is_refused(server):
+    """With JavaScript off, Back after leaving sends the login's POST again, codename and token and
+    all: leaving replaces the CSRF cookie, so that POST is refused and makes no session."""
+    words = first_tip(server, "tip for a login sent again")
+    fields = {"csrf_token": token(server, "/conversation"), "codename": words}
+    assert server.post_urlencoded("/conversation", fields).status == 200
+    r = server.post_urlencoded("/conversation/leave", {"csrf_token": fields["csrf_token"]})
+    assert r.status == 200 and "tipline_csrf=" in " ".join(r.headers.get_all("Set-Cookie"))
+    server.cookies.pop(SESSION, None)
+    again = server.post_urlencoded("/conversation", fields)
+    assert again.status == 403 and SESSION not in " ".join(again.headers.get_all("Set-Cookie") or [])
+    assert not logged_in(server)
 
 
 # The all-zero point, the identity, and a point of order 8: X25519 gives an all-zero secret for each.

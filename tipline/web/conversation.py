@@ -175,9 +175,12 @@ def delete_reply():
 
 @bp.post("/conversation/leave")
 def leave():
+    """Clear the session, and the CSRF cookie with it: with JavaScript off the login's POST, with
+    the codename in its body, stays in the tab's history, and Back would send it again."""
     _check_post()
     t = current_app.extensions["tipline"]
     resp = t.csrf.page(request, "left.html")
     _side().sessions.end(request, resp)
+    t.csrf.rotate(resp)
     return resp
 
