@@ -25,6 +25,7 @@ def test_data_dir_from_environment(tmp_path):
         ({"max_upload_mb": "lots"}, "whole number"),
         ({"max_logins_in_flight": 0}, "at least 1"),
         ({"source_session_minutes": 0}, "at least 1"),
+        ({"source_session_max_minutes": 29}, "at least source_session_minutes"),
     ],
 )
 def test_bad_settings_say_what_to_fix(tmp_path, kwargs, message):

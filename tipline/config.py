@@ -52,8 +52,10 @@ class Settings:
     # Codename logins derived on the server at once, per worker: the rest get a plain 503 at once,
     # so a flood of logins never takes the threads the form needs (docs/conversations.md).
     max_logins_in_flight: int = 2
-    # A source's session after a codename login ends after this much inactivity (and with the browser).
+    # A source's session after a codename login ends after this much inactivity (and with the browser),
+    # and this long after the login however often it is renewed: the server cannot revoke a copy.
     source_session_minutes: int = 30
+    source_session_max_minutes: int = 120
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -114,6 +116,8 @@ class Settings:
             raise ConfigError("max_upload_mb, max_files and max_message_kb must be at least 1.")
         if self.max_logins_in_flight < 1 or self.source_session_minutes < 1:
             raise ConfigError("max_logins_in_flight and source_session_minutes must be at least 1.")
+        if self.source_session_max_minutes < self.source_session_minutes:
+            raise ConfigError("source_session_max_minutes must be at least source_session_minutes.")
         if self.onion_address and not ONION.match(self.onion_address):
             raise ConfigError(
                 f"onion_address {self.onion_address!r} is not a v3 onion name "

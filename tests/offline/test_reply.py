@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import decrypt_with, run_offline
+from tests.conftest import decrypt_with, run_offline, run_tipline
 from tests.offline.newsroom import Newsroom, journalist_secret
 from tests.store.conversation_helpers import Source
+from tipline.format.keys import SecretKey
 from tipline.format.stream import decrypt_bytes
 from tipline.store.conversations import NotForThisSource
 
@@ -95,6 +96,7 @@ def _damage(folder: Path, field: str, value: object) -> None:
         ("out-exists", 1, "already exists"),
         ("damaged-record", 5, "is damaged"),
         ("bad-source-key", 5, "no valid source key"),
+        ("small-order-source-key", 5, "point of small order"),  # a hostile bundle's; no traceback
         ("no-newsroom-keys", 1, "records no newsroom key"),
     ],
 )
@@ -125,6 +127,8 @@ def test_refusals_are_clear_and_write_nothing(decrypted, tmp_path, case, code, s
         (folder / "conversation.json").write_text('{"format": "tipline-conv')
     elif case == "bad-source-key":
         _damage(folder, "source_public_key", "00" * 31)
+    elif case == "small-order-source-key":
+        _damage(folder, "source_public_key", "00" * 32)
     elif case == "no-newsroom-keys":
         _damage(folder, "newsroom_keys", [])
     before = sorted(p.name for p in tmp_path.iterdir())
@@ -137,3 +141,40 @@ def test_refusals_are_clear_and_write_nothing(decrypted, tmp_path, case, code, s
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written, no .part left
     if case == "out-exists":
         assert out.read_bytes() == b"keep me"
+
+
+def test_a_bundle_without_the_journalists_key_still_gets_a_reply_they_can_read(tmp_path, keydir):
+    """The bundle's newsroom keys come from the server. One that leaves out the key the journalist
+    decrypted with (a hostile server swapping in its own, or a key retired since) must not make
+    the journalist seal a reply only to keys they do not hold: the reply is sealed to their key
+    too, and the tool says the bundle did not list it."""
+    room = Newsroom.make(tmp_path / "data", keydir)
+    src = Source.new()
+    _, cid = room.tip("Answer me offline.", source=src)
+    stranger = SecretKey.generate()
+    (tmp_path / "stranger.pub").write_text(stranger.public_key.to_text())
+    run_tipline("keys", "add", "--data-dir", str(room.data), str(tmp_path / "stranger.pub"))
+    run_tipline("keys", "retire", "--data-dir", str(room.data), room.journalist.fingerprint)
+    out = tmp_path / "out"
+    r = decrypt_with(keydir, out, room.export(tmp_path / "b.tar"))
+    assert r.returncode == 0, r.stderr
+    folder = out / f"conversation-{cid}"
+    record = json.loads((folder / "conversation.json").read_text())
+    assert record["newsroom_keys"] == [stranger.public_key.raw.hex()]  # what the bundle said
+
+    (tmp_path / "m.txt").write_text("Who else reads this?", "utf-8")
+    r = reply(folder, tmp_path / "m.txt", tmp_path / "r.envelope")
+    assert r.returncode == 0, r.stderr
+    assert room.journalist.fingerprint in r.stderr and "tampered with" in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    envelope = (tmp_path / "r.envelope").read_bytes()
+    for key in (src.secret_key, journalist_secret(keydir), stranger):
+        _meta, content = decrypt_bytes(envelope, [key])
+        assert content == b"Who else reads this?"
+
+
+def test_no_warning_when_the_bundle_lists_the_journalists_key(decrypted, tmp_path):
+    folder = decrypted["out"] / f"conversation-{decrypted['cid']}"
+    (tmp_path / "m.txt").write_text("An ordinary reply.", "utf-8")
+    r = reply(folder, tmp_path / "m.txt", tmp_path / "r.envelope")
+    assert r.returncode == 0 and r.stderr == ""

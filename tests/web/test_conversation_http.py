@@ -139,7 +139,7 @@ def test_an_expired_or_foreign_session_is_no_session(server):
 
     def sealed(k: bytes, expiry: float) -> str:
         box = nacl.secret.SecretBox(k)
-        plain = struct.pack(">Q", int(expiry)) + conv_id.encode()
+        plain = struct.pack(">QQ", int(expiry), int(time.time())) + conv_id.encode()
         return box.encrypt(plain, encoder=nacl.encoding.URLSafeBase64Encoder).decode()
 
     for value, logged_in in (

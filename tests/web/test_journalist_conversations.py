@@ -329,3 +329,24 @@ def test_delete_a_whole_conversation_with_its_source_record(room, j):
     assert all(not (room.data_dir / "store" / "submissions" / s).exists() for s in subs)
     assert [row for row in reply_rows(room.data_dir) if row[1] == cid] == []
     assert cid not in j.get("/").body.decode()
+
+
+def test_a_conversation_kept_with_a_key_nothing_can_be_sealed_to_says_so(room, j):
+    """A source key of small order, kept before the source app refused one at the first tip: the
+    page says no reply can reach the source and offers no reply box; a reply posted anyway gets
+    that page (400), not a 500, and nothing is kept."""
+    cid, _ = room.open_conversation("a tip whose key is broken")
+    con = sqlite3.connect(room.data_dir / "tipline.sqlite3")
+    with con:
+        con.execute("update conversations set source_public_key = ? where id = ?", ("00" * 32, cid))
+    con.close()
+    before = stored_replies(room)
+    page = j.get(f"/conversations/{cid}")
+    assert page.status == 200 and b"nothing can be sealed to" in page.body
+    assert b'id="reply-form"' not in page.body
+    r = j.post_urlencoded(
+        f"/conversations/{cid}/reply",
+        {"csrf_token": token_of(j, f"/conversations/{cid}"), "message": "Are you there?"},
+    )
+    assert r.status == 400 and b"nothing can be sealed to" in r.body
+    assert stored_replies(room) == before

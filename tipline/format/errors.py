@@ -56,6 +56,10 @@ class KeyFileError(TiplineError):
     """A key file is malformed, has a bad checksum or absurd parameters."""
 
 
+class UnsealableKey(KeyFileError):
+    """A public key of small order: its shared secret would be all zero, so libsodium refuses to seal."""
+
+
 class WrongPassphrase(KeyFileError):
     """The passphrase does not open the secret key file (or it is damaged)."""
 

@@ -15,7 +15,7 @@ import nacl.exceptions
 import nacl.pwhash.argon2id
 from nacl import bindings
 
-from .errors import KeyFileError, WrongPassphrase
+from .errors import KeyFileError, UnsealableKey, WrongPassphrase
 
 KEY_BYTES = 32
 KEY_ID_BYTES = 8
@@ -184,9 +184,28 @@ class SecretKey:
         return cls(raw)
 
 
+UNSEALABLE = "This public key is a point of small order, which nothing can be sealed to."
+
+
+def check_sealable(raw: bytes) -> None:
+    """Raise UnsealableKey for a key of small order (all-zero, and the few others): libsodium
+    refuses to seal to one, so it must be refused where it arrives, not when someone replies.
+
+    Any scalar works as the probe: X25519 clamps it to a multiple of 8, which sends
+    every point of small order to the identity, whose shared secret libsodium rejects.
+    """
+    try:
+        bindings.crypto_scalarmult(b"\x01" * KEY_BYTES, raw)
+    except nacl.exceptions.RuntimeError:
+        raise UnsealableKey(UNSEALABLE) from None
+
+
 def seal_key(payload_key: bytes, recipient: PublicKey) -> bytes:
     """Seal the payload key to one recipient (crypto_box_seal)."""
-    return bindings.crypto_box_seal(payload_key, recipient.raw)
+    try:
+        return bindings.crypto_box_seal(payload_key, recipient.raw)
+    except nacl.exceptions.RuntimeError:  # libsodium's answer for a key of small order
+        raise UnsealableKey(UNSEALABLE) from None
 
 
 def open_sealed_key(sealed: bytes, secret: SecretKey) -> bytes | None:

@@ -181,9 +181,16 @@ def cmd_seal(args: argparse.Namespace) -> int:
 
 def cmd_reply(args: argparse.Namespace) -> int:
     try:
-        cid, count, size = write_reply(args.folder, args.message_file, args.output)
+        cid, count, size, unlisted = write_reply(args.folder, args.message_file, args.output)
     except ReplyError as e:
         raise Fail(str(e), e.code) from None
+    for key in unlisted:
+        _say(
+            f"tipline-offline: warning: the newest bundle's newsroom keys do not include your key "
+            f"{key.fingerprint}, the key this folder was decrypted with. The reply is sealed to it as well, "
+            "so you can read it. If your key is still active on the server, the bundle may have been "
+            "tampered with: tell your admin before you upload the reply."
+        )
     print(
         f"Sealed a reply in conversation {cid} to its source and {count - 1} newsroom key(s): "
         f"{args.output} ({size} bytes). Upload it on the conversation's page in the journalist app."

@@ -70,6 +70,14 @@ def check_record(doc: object, where: Path) -> dict:
         or len(set(keys)) != len(keys)
     ):
         raise _bad(where, "no valid list of newsroom keys")
+    readers = doc.get("reader_keys", [])
+    if (
+        not isinstance(readers, list)
+        or len(readers) > MAX_RECIPIENTS
+        or not all(isinstance(k, str) and KEY_HEX.match(k) for k in readers)
+        or len(set(readers)) != len(readers)
+    ):
+        raise _bad(where, "no valid list of the keys it was decrypted with")
     hour = doc.get("newsroom_keys_hour")
     if not isinstance(hour, str) or not HOUR.match(hour):
         raise _bad(where, "no valid hour for the newsroom keys")
@@ -119,8 +127,13 @@ def merge(
     subs: list[SubmissionEntry],
     created_hour: str,
     newsroom_keys: tuple[bytes, ...],
+    reader_keys: tuple[bytes, ...] = (),
 ) -> dict:
     """The record with what this bundle adds. Never renames or drops an item already known.
+
+    reader_keys are the public keys of the secret keys this run decrypts
+    with: the journalist's own, which `reply` seals to whatever the bundle
+    says, since the bundle's newsroom keys come from the server.
 
     A source key that differs from the recorded one is refused: a conversation
     keeps its key for life, so only a tampered bundle could say otherwise.
@@ -147,6 +160,8 @@ def merge(
     if created_hour >= record["newsroom_keys_hour"]:  # the newest bundle knows the keys now active
         record["newsroom_keys"] = [k.hex() for k in newsroom_keys]
         record["newsroom_keys_hour"] = created_hour
+    readers = record.setdefault("reader_keys", [])
+    readers += [k.hex() for k in reader_keys if k.hex() not in readers][: MAX_RECIPIENTS - len(readers)]
     known = {(i["kind"], i["id"]): i for i in record["items"]}
     for s in subs:
         if ("submission", s.id) not in known:

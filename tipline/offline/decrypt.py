@@ -177,7 +177,8 @@ class DecryptJob:
             folder = self.out / conversation.folder_name(c.id)
             try:
                 old = conversation.load(folder)
-                record = conversation.merge(old, c, subs[c.id], m.created_hour, m.newsroom_keys)
+                readers = tuple(k.public_key.raw for k in self.identities)
+                record = conversation.merge(old, c, subs[c.id], m.created_hour, m.newsroom_keys, readers)
                 folder.mkdir(mode=0o700, exist_ok=True)
                 conversation.save(folder, record)
             except Exception as e:  # this conversation's failure only

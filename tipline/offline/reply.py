@@ -33,8 +33,14 @@ class ReplyError(Exception):
         self.code = code
 
 
-def recipients(folder: Path) -> tuple[str, list[PublicKey]]:
-    """The conversation id and whom its replies are sealed to: the source first, then the newsroom."""
+def recipients(folder: Path) -> tuple[str, list[PublicKey], list[PublicKey]]:
+    """The conversation id, whom its replies are sealed to (the source first, then the newsroom),
+    and which of the journalist's own keys the bundle's newsroom keys left out.
+
+    The newsroom keys come from the server, which may be hostile: a journalist
+    who decrypted this folder can always read their own reply, and is told
+    when the bundle did not list their key.
+    """
     if not (folder / conversation.CONVERSATION_FILE).is_file():
         raise ReplyError(
             f"{folder} is not a conversation folder: give the conversation-<id> folder that "
@@ -51,8 +57,10 @@ def recipients(folder: Path) -> tuple[str, list[PublicKey]]:
     if record is None:  # removed since the check above
         raise ReplyError(f"{folder} no longer holds {conversation.CONVERSATION_FILE}.", EXIT_USAGE)
     source = PublicKey(bytes.fromhex(record["source_public_key"]))
-    newsroom = [PublicKey(bytes.fromhex(k)) for k in record["newsroom_keys"] if k != source.raw.hex()]
-    if not newsroom:
+    listed = [k for k in record["newsroom_keys"] if k != source.raw.hex()]
+    unlisted = [k for k in record.get("reader_keys", []) if k not in listed and k != source.raw.hex()]
+    newsroom = [PublicKey(bytes.fromhex(k)) for k in listed + unlisted]
+    if not listed:
         raise ReplyError(
             "This conversation's folder records no newsroom key, so the newsroom could not read the "
             "reply. Export a fresh bundle (the server's keys travel in it), decrypt it here, and try again.",
@@ -65,7 +73,7 @@ def recipients(folder: Path) -> tuple[str, list[PublicKey]]:
             "then export, decrypt and try again.",
             EXIT_ERROR,
         )
-    return record["conversation"], [source, *newsroom]
+    return record["conversation"], [source, *newsroom], newsroom[len(listed) :]
 
 
 def read_message(path: Path) -> bytes:
@@ -96,9 +104,12 @@ def read_message(path: Path) -> bytes:
     return data
 
 
-def write_reply(folder: Path, message_file: Path, out: Path) -> tuple[str, int, int]:
-    """Seal the reply into OUT, which must not exist. Returns (conversation id, recipients, bytes)."""
-    cid, to = recipients(folder)
+def write_reply(folder: Path, message_file: Path, out: Path) -> tuple[str, int, int, list[PublicKey]]:
+    """Seal the reply into OUT, which must not exist.
+
+    Returns (conversation id, recipients, bytes, own keys the bundle did not list).
+    """
+    cid, to, unlisted = recipients(folder)
     text = read_message(message_file)
     if out.exists() or out.is_symlink():
         raise ReplyError(f"{out} already exists; choose another -o. Nothing was written.", EXIT_ERROR)
@@ -122,7 +133,7 @@ def write_reply(folder: Path, message_file: Path, out: Path) -> tuple[str, int, 
         ) from None
     finally:
         tmp.unlink(missing_ok=True)
-    return cid, len(to), size
+    return cid, len(to), size, unlisted
 
 
 def _link(tmp: Path, out: Path) -> None:

@@ -23,9 +23,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tipline.format.durable import fsync_dir
-from tipline.format.errors import MalformedHeader, TiplineError
+from tipline.format.errors import MalformedHeader, TiplineError, UnsealableKey
 from tipline.format.header import MAGIC, read_header
-from tipline.format.keys import PublicKey
+from tipline.format.keys import PublicKey, check_sealable
 from tipline.format.stream import check_length
 
 from .models import Conversation, Reply, Submission
@@ -65,6 +65,14 @@ class ConversationExists(IntakeError):
 class BadSourceKey(IntakeError):
     def __init__(self) -> None:
         super().__init__("The source's key or login check is not 32 bytes. Nothing was kept.")
+
+
+class UnsealableSourceKey(IntakeError):
+    def __init__(self) -> None:
+        super().__init__(
+            "The key this page made for your conversation cannot be used to send you replies. "
+            "Nothing was kept. Reload the page and send again."
+        )
 
 
 class NotAnEnvelope(IntakeError):
@@ -149,9 +157,14 @@ class ConversationStore:
 
         Two first submissions with one verifier hash cannot both open one: the
         unique constraint refuses the second (ConversationExists), and its
-        envelopes go.
+        envelopes go. A source key of small order is refused at once
+        (UnsealableSourceKey): no reply could ever be sealed to it.
         """
         key, vhash = _checked(source_public_key), _checked(verifier_hash)
+        try:
+            check_sealable(source_public_key)
+        except UnsealableKey:
+            raise UnsealableSourceKey from None
 
         def link(s: Session, row: Submission) -> None:
             conv = Conversation(

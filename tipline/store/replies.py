@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from tipline.format.errors import UnsealableKey
 from tipline.format.header import MAX_RECIPIENTS
-from tipline.format.keys import PublicKey
+from tipline.format.keys import PublicKey, check_sealable
 from tipline.format.payload import Metadata
 from tipline.format.stream import seal_bytes
 
@@ -54,8 +55,24 @@ class TooManyNewsroomKeys(IntakeError):
         )
 
 
+class UnsealableSource(IntakeError):
+    def __init__(self) -> None:
+        super().__init__(
+            "This conversation's source key is one that nothing can be sealed to, so no reply could "
+            "reach its source. Its tips can still be read; a reply cannot be sent."
+        )
+
+
 def reply_recipients(source_key: PublicKey, journalist_keys: Sequence[PublicKey]) -> list[PublicKey]:
-    """The source's key first, then every active journalist key: at most 32 in all."""
+    """The source's key first, then every active journalist key: at most 32 in all.
+
+    The source's key is checked here as well as where it arrives, for a
+    conversation the server kept before that check existed.
+    """
+    try:
+        check_sealable(source_key.raw)
+    except UnsealableKey:
+        raise UnsealableSource from None
     if not journalist_keys:
         raise NoNewsroomKey
     if len(journalist_keys) > MAX_RECIPIENTS - 1:

@@ -183,7 +183,9 @@ def _conversations(app: Flask, settings: Settings) -> None:
     app.extensions["tipline_source"] = SourceSide(
         install_salt=load_or_create(settings.install_salt_path, size=16),
         sessions=SourceSessions(
-            load_or_create(settings.source_session_key_path), settings.source_session_minutes
+            load_or_create(settings.source_session_key_path),
+            settings.source_session_minutes,
+            settings.source_session_max_minutes,
         ),
         gate=LoginGate(settings.max_logins_in_flight),
         conversations=ConversationStore(ctx.store),

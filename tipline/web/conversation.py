@@ -70,14 +70,14 @@ def _wants_json() -> bool:
     return request.accept_mimetypes.best == "application/json"
 
 
-def _page(status: int = 200, conversation_id: str | None = None, **kw) -> Response:
-    """The conversation page; a logged-in one renews the session (it lasts while the source is here)."""
+def _page(status: int = 200, conversation_id: str | None = None, login: bool = False, **kw) -> Response:
+    """The conversation page; a logged-in one renews the session (up to its lifetime cap)."""
     t = current_app.extensions["tipline"]
     resp = t.csrf.page(
         request, "conversation.html", status, logged_in=conversation_id is not None, **form_context(), **kw
     )
     if conversation_id is not None:
-        _side().sessions.start(request, resp, conversation_id)
+        _side().sessions.start(request, resp, conversation_id, login=login)
     return resp
 
 
@@ -109,7 +109,7 @@ def login():
         if conv is None:
             return jsonify(ok=False, error=NOT_FOUND), 401
         resp = jsonify(ok=True, replies=reply_envelopes(side.conversations, conv.id))
-        side.sessions.start(request, resp, conv.id)
+        side.sessions.start(request, resp, conv.id, login=True)
         return resp
     try:
         with side.gate.slot():
@@ -120,7 +120,7 @@ def login():
     if found is None:
         return _page(401, error=NOT_FOUND)
     conv, replies = found
-    return _page(conversation_id=conv.id, replies=replies)
+    return _page(conversation_id=conv.id, login=True, replies=replies)
 
 
 def _plain(status: int, title: str, text: str) -> Response:
@@ -175,9 +175,12 @@ def delete_reply():
 
 @bp.post("/conversation/leave")
 def leave():
+    """Clear the session, and the CSRF cookie with it: with JavaScript off the login's POST, with
+    the codename in its body, stays in the tab's history, and Back would send it again."""
     _check_post()
     t = current_app.extensions["tipline"]
     resp = t.csrf.page(request, "left.html")
     _side().sessions.end(request, resp)
+    t.csrf.rotate(resp)
     return resp
 
