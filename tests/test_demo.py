@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyotp
@@ -163,3 +164,22 @@ def test_demo_again_on_its_folder_reuses_key_and_account_and_stops_on_ctrl_c(tmp
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_killing_the_demo_stops_its_servers(tmp_path):
+    """Even SIGKILL, which the demo cannot catch: each server is told to stop when its parent dies."""
+    folder = tmp_path / "demo"
+    proc, text = start_demo(folder, tmp_path)
+    src, j = servers(text, folder, tmp_path)
+    assert src.get("/").status == 200 and j.get("/login").status == 200
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 60  # a bound on waiting, not a speed check
+    while group(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = group(proc.pid)
+    if left:
+        os.killpg(proc.pid, signal.SIGKILL)
+    assert left == set()
+    logs = "".join(p.read_text() for p in (folder / "logs").iterdir())
+    assert logs.count("Shutting down: Master") == 2 and "Traceback" not in logs, logs

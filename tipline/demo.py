@@ -108,14 +108,16 @@ def run_demo(folder: Path, port: int) -> int:
     logs.mkdir(mode=0o700, exist_ok=True)
     port = _free_port(port)
     jport = _free_port(port + 1, taken=port)
-    children = []
+    request, children = demo_servers.StopRequest(), []
     try:
-        children.append(demo_servers.start(data, port, "source", logs / "source.log"))
-        children.append(demo_servers.start(data, jport, "journalist", logs / "journalist.log"))
-    except (RuntimeError, KeyboardInterrupt) as e:
+        children.append(demo_servers.start(data, port, "source", logs / "source.log", request))
+        children.append(demo_servers.start(data, jport, "journalist", logs / "journalist.log", request))
+    except RuntimeError as e:
         demo_servers.stop(children)
-        print(f"tipline: {e or 'Stopped.'}", file=sys.stderr)
+        print(f"tipline: {e}", file=sys.stderr)
         return 1
+    if request.asked:
+        return demo_servers.wait(children, request)
 
     bundle, out = folder / "bundle.tar", folder / "decrypted"
     fetch = (
@@ -159,4 +161,4 @@ Stop the demo with Ctrl-C.
 """,
         flush=True,
     )
-    return demo_servers.wait(children)
+    return demo_servers.wait(children, request)

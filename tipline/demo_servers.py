@@ -32,7 +32,7 @@ def _stop_with_parent() -> None:
         os._exit(1)
 
 
-def start(data: Path, port: int, app: str, log: Path) -> subprocess.Popen:
+def start(data: Path, port: int, app: str, log: Path, request: StopRequest) -> subprocess.Popen:
     """`tipline serve --app APP` on 127.0.0.1:PORT, writing its log to LOG; returns once it answers."""
     with open(log, "ab") as out:
         child = subprocess.Popen(
@@ -45,6 +45,8 @@ def start(data: Path, port: int, app: str, log: Path) -> subprocess.Popen:
         )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and child.poll() is None:
+        if request.asked:
+            return child  # wait() stops it at once
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return child
         time.sleep(0.1)
@@ -52,23 +54,24 @@ def start(data: Path, port: int, app: str, log: Path) -> subprocess.Popen:
     raise RuntimeError(f"The {app} app did not start. Its log is {log}.")
 
 
-def wait(children: list[subprocess.Popen]) -> int:
-    """Wait for Ctrl-C, SIGTERM or a server's exit; then stop both. 0 if asked to stop, else 1."""
-    asked = False
+class StopRequest:
+    """Ctrl-C and SIGTERM, from the demo's start on: they set a flag, so the demo always stops its servers."""
 
-    def on_signal(_signum: int, _frame: object) -> None:
-        nonlocal asked
-        asked = True
+    def __init__(self) -> None:
+        self.asked = False
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._ask)
 
-    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        while not asked and all(c.poll() is None for c in children):
-            time.sleep(0.2)
-        stop(children)
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-    return 0 if asked else 1
+    def _ask(self, _signum: int, _frame: object) -> None:
+        self.asked = True
+
+
+def wait(children: list[subprocess.Popen], request: StopRequest) -> int:
+    """Wait for a stop request or a server's exit; then stop both. 0 if asked to stop, else 1."""
+    while not request.asked and all(c.poll() is None for c in children):
+        time.sleep(0.2)
+    stop(children)
+    return 0 if request.asked else 1
 
 
 def stop(children: list[subprocess.Popen]) -> None:
