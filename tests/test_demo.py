@@ -160,6 +160,14 @@ def test_demo_again_on_its_folder_reuses_key_and_account_and_stops_on_ctrl_c(tmp
         sign_in(j, "demo", printed(again, "Passphrase"), printed(again, "Secret"))
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends: to the whole group
         stopped(proc, folder)
+
+        # The account without its sign-in details: the demo says how to start afresh, and serves nothing.
+        (folder / "demo-journalist.txt").unlink()
+        cmd = [sys.executable, "-m", "tipline.cli", "demo", "--dir", str(folder), "--port", str(free_port())]
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert f"To start afresh, delete the demo folder {folder}" in done.stderr
+        assert not (folder / "demo-journalist.txt").exists()
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
