@@ -191,3 +191,27 @@ def test_killing_the_demo_stops_its_servers(tmp_path):
     assert left == set()
     logs = "".join(p.read_text() for p in (folder / "logs").iterdir())
     assert logs.count("Shutting down: Master") == 2 and "Traceback" not in logs, logs
+
+
+def test_a_server_that_stops_on_its_own_stops_the_demo(tmp_path):
+    folder = tmp_path / "demo"
+    proc, _ = start_demo(folder, tmp_path)
+    try:
+        (arbiter,) = [
+            pid
+            for pid in group(proc.pid)
+            if b"--app\0journalist" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(proc.pid)
+        ]
+        os.kill(arbiter, signal.SIGKILL)
+        rest = proc.stdout.read()
+        assert proc.wait(60) == 1
+        assert "A demo server stopped on its own; both are stopped now." in rest and "Traceback" not in rest
+        deadline = time.monotonic() + 60  # the killed arbiter's workers notice and exit
+        while group(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert group(proc.pid) == set()
+    finally:
+        if group(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

@@ -117,7 +117,7 @@ def run_demo(folder: Path, port: int) -> int:
         print(f"tipline: {e}", file=sys.stderr)
         return 1
     if request.asked:
-        return demo_servers.wait(children, request)
+        return demo_servers.wait(children, request, logs)
 
     bundle, out = folder / "bundle.tar", folder / "decrypted"
     fetch = (
@@ -135,7 +135,7 @@ Tipline demo: both sides of a tip line, on this machine only.
   Journalist side:  http://127.0.0.1:{jport}/
   Journalist name:  {JOURNALIST}
   Passphrase:       {passphrase}
-  (Demo only: these sign-in details are kept in {folder / 'demo-journalist.txt'}.
+  (Demo only: these sign-in details are kept in {folder / "demo-journalist.txt"}.
   A real journalist's passphrase is given to them privately and never stored.)
 """,
         flush=True,
@@ -161,4 +161,4 @@ Stop the demo with Ctrl-C.
 """,
         flush=True,
     )
-    return demo_servers.wait(children, request)
+    return demo_servers.wait(children, request, logs)

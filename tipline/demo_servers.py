@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import signal
 import socket
@@ -24,11 +25,11 @@ from pathlib import Path
 PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
-def _stop_with_parent() -> None:
+def _stop_with_parent(parent: int) -> None:
     """In the child before exec: SIGTERM when the demo dies (a no-op off Linux)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() == 1:  # the demo died before prctl took effect
+    if os.getppid() != parent:  # the demo died before prctl took effect
         os._exit(1)
 
 
@@ -36,12 +37,24 @@ def start(data: Path, port: int, app: str, log: Path, request: StopRequest) -> s
     """`tipline serve --app APP` on 127.0.0.1:PORT, writing its log to LOG; returns once it answers."""
     with open(log, "ab") as out:
         child = subprocess.Popen(
-            [sys.executable, "-m", "tipline.cli", "serve", "--app", app, "--data-dir", str(data),
-             "--bind", f"127.0.0.1:{port}", "--workers", "2"],
+            [
+                sys.executable,
+                "-m",
+                "tipline.cli",
+                "serve",
+                "--app",
+                app,
+                "--data-dir",
+                str(data),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "2",
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_stop_with_parent,  # safe: the demo starts no threads
+            preexec_fn=functools.partial(_stop_with_parent, os.getpid()),  # safe: the demo has no threads
         )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and child.poll() is None:
@@ -66,12 +79,18 @@ class StopRequest:
         self.asked = True
 
 
-def wait(children: list[subprocess.Popen], request: StopRequest) -> int:
+def wait(children: list[subprocess.Popen], request: StopRequest, log_dir: Path) -> int:
     """Wait for a stop request or a server's exit; then stop both. 0 if asked to stop, else 1."""
     while not request.asked and all(c.poll() is None for c in children):
         time.sleep(0.2)
     stop(children)
-    return 0 if request.asked else 1
+    if request.asked:
+        return 0
+    print(
+        f"tipline: A demo server stopped on its own; both are stopped now. Its log is in {log_dir}.",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def stop(children: list[subprocess.Popen]) -> None:
