@@ -1,26 +1,34 @@
-"""`tipline demo`: a working tip line on this machine, with a demo key.
+"""`tipline demo`: both sides of a working tip line on this machine, with a demo key and journalist.
 
-Makes a journalist key pair (as `tipline-offline keygen` would on the
-offline machine), a data folder that trusts it, then serves the source form
-on 127.0.0.1 and prints the commands that fetch and decrypt what arrives.
-The demo key's passphrase sits in a file next to it: fine for a demo, never
-for real use.
+Makes a journalist key pair (as `tipline-offline keygen` would on the offline
+machine), a data folder that trusts it and a demo journalist account (as
+`tipline journalist add` would), then serves the source app and the journalist
+app on 127.0.0.1 (tipline/demo_servers.py) and prints how to sign in and the
+command that fetches and decrypts what arrived. The demo key's passphrase and
+the demo journalist's sign-in details sit in files in the demo folder: fine for
+a demo, never for real use.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 import shlex
 import socket
 import sys
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from tipline.offline import cli as offline
 
+JOURNALIST = "demo"
 
-def _free_port(preferred: int) -> int:
+
+def _free_port(preferred: int, taken: int = 0) -> int:
     with socket.socket() as s:
         try:
+            if preferred == taken:
+                raise OSError
             s.bind(("127.0.0.1", preferred))
             return preferred
         except OSError:
@@ -38,16 +46,43 @@ def _tool(name: str) -> str:
         return str(path)
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Write a small secret file atomically (mode 0600), so a crash leaves the old one or none."""
+    part = path.with_name(path.name + ".part")
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(part, path)
+
+
+def _demo_journalist(settings, details: Path) -> tuple[str, str] | str:
+    """(passphrase, TOTP URI) of the demo journalist, made on first run; or what to do instead."""
+    from tipline.cli import _accounts  # the same accounts `tipline journalist add` opens
+
+    accounts = _accounts(settings)
+    if JOURNALIST in accounts.names():
+        lines = details.read_text().splitlines() if details.exists() else []
+        if len(lines) == 2:
+            return lines[0], lines[1]
+        return (
+            f"The demo journalist exists but its sign-in details ({details}) are missing. "
+            f"To start afresh, delete the demo folder {details.parent} and run the demo again."
+        )
+    enrolment = accounts.add(JOURNALIST)
+    _write_private(details, f"{enrolment.passphrase}\n{enrolment.totp_uri}\n")
+    return enrolment.passphrase, enrolment.totp_uri
+
+
 def run_demo(folder: Path, port: int) -> int:
+    from tipline import demo_servers
+    from tipline.cli import _show_totp, _store
     from tipline.config import load_settings
-    from tipline.server import TiplineServer
-    from tipline.store.db import make_engine, make_sessions
     from tipline.store.keyring import Keyring
-    from tipline.store.submissions import SubmissionStore
-    from tipline.web.app import create_source_app
 
     folder = folder.resolve()
-    keys, data = folder / "offline-keys", folder / "data"
+    keys, data, logs = folder / "offline-keys", folder / "data", folder / "logs"
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     pwfile = keys / "demo-passphrase.txt"
     if not (keys / "journalist.key").exists():
@@ -61,31 +96,69 @@ def run_demo(folder: Path, port: int) -> int:
     if not ring.active():
         ring.add((keys / "journalist.pub").read_text())
 
-    port = _free_port(port)
-    settings = load_settings(data, bind=f"127.0.0.1:{port}", workers=2)
-    SubmissionStore(settings.store_dir, make_sessions(make_engine(settings.db_url))).recover()
+    settings = load_settings(data)
+    _store(settings)  # the tables, once, before two apps start on the same database
+    account = _demo_journalist(settings, folder / "demo-journalist.txt")
+    if isinstance(account, str):
+        print(f"tipline: {account}", file=sys.stderr)
+        return 1
+    passphrase, uri = account
+    secret = parse_qs(urlsplit(uri).query)["secret"][0]
 
-    bundle = folder / "bundle.tar"
+    logs.mkdir(mode=0o700, exist_ok=True)
+    port = _free_port(port)
+    jport = _free_port(port + 1, taken=port)
+    request, children = demo_servers.StopRequest(), []
+    try:
+        children.append(demo_servers.start(data, port, "source", logs / "source.log", request))
+        children.append(demo_servers.start(data, jport, "journalist", logs / "journalist.log", request))
+    except RuntimeError as e:
+        demo_servers.stop(children)
+        print(f"tipline: {e}", file=sys.stderr)
+        return 1
+    if request.asked:
+        return demo_servers.wait(children, request, logs)
+
+    bundle, out = folder / "bundle.tar", folder / "decrypted"
     fetch = (
         f"rm -f {shlex.quote(str(bundle))} && "
         f"{_tool('tipline')} export --data-dir {shlex.quote(str(data))} --out {shlex.quote(str(bundle))} && "
         f"{_tool('tipline-offline')} decrypt {shlex.quote(str(bundle))} "
         f"--key {shlex.quote(str(keys / 'journalist.key'))} --passphrase-file {shlex.quote(str(pwfile))} "
-        f"--out {shlex.quote(str(folder / 'decrypted'))}"
+        f"--out {shlex.quote(str(out))}"
     )
     print(
         f"""
-Tipline demo
-  Tip line:  http://127.0.0.1:{port}/   (open it in a browser and send a tip)
+Tipline demo: both sides of a tip line, on this machine only.
+
+  Source side:      http://127.0.0.1:{port}/
+  Journalist side:  http://127.0.0.1:{jport}/
+  Journalist name:  {JOURNALIST}
+  Passphrase:       {passphrase}
+  (Demo only: these sign-in details are kept in {folder / "demo-journalist.txt"}.
+  A real journalist's passphrase is given to them privately and never stored.)
+""",
+        flush=True,
+    )
+    _show_totp(uri)
+    print(
+        f"""Secret:           {secret}
+
+Send a tip on the source side and keep the codename it shows. Sign in on the
+journalist side, open the tip and reply. Back on the source side, choose
+"Read replies / continue" and enter the codename to read the reply.
+
+To decrypt everything that arrived, run in another terminal:
+  {fetch}
+Each conversation lands in its own folder in {out} (thread.txt reads it in order).
+
   Data:      {data}   (ciphertext only)
   Demo key:  {keys}   (on a real newsroom's offline machine, never here)
-
-To read what arrived, run in another terminal:
-  {fetch}
+  Logs:      {logs}
+To start afresh, stop the demo and delete {folder}.
 
 Stop the demo with Ctrl-C.
 """,
         flush=True,
     )
-    TiplineServer(create_source_app, settings, {"workers": 2}).run()
-    return 0
+    return demo_servers.wait(children, request, logs)
