@@ -215,3 +215,36 @@ def test_a_server_that_stops_on_its_own_stops_the_demo(tmp_path):
         if group(proc.pid):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def test_a_demo_folder_it_cannot_make_is_one_line(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    r = subprocess.run(
+        [sys.executable, "-m", "tipline.cli", "demo", "--dir", str(tmp_path / "a-file" / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.startswith("tipline: Cannot set up the demo in ") and r.stderr.count("\n") == 1
+    assert "Traceback" not in r.stderr + r.stdout
+
+
+def test_ctrl_c_while_the_demo_key_is_made_stops_without_a_traceback(tmp_path):
+    folder = tmp_path / "demo"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tipline.cli", "demo", "--dir", str(folder), "--port", str(free_port())],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    # The key folder is made just before the key, whose Argon2id step takes a good part of a second.
+    deadline = time.monotonic() + 60
+    while not (folder / "offline-keys").exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert "Traceback" not in out, out
+    assert proc.returncode == 130, out
+    assert not (folder / "data").exists()  # stopped before anything was served

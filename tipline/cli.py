@@ -307,9 +307,21 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from tipline.demo import run_demo
+    from sqlalchemy.exc import OperationalError
 
-    return run_demo(args.dir, args.port)
+    from tipline.demo import run_demo
+    from tipline.store.secretfile import SecretFileError
+
+    try:
+        return run_demo(args.dir, args.port)
+    except SecretFileError as e:
+        raise CliError(str(e)) from None
+    except (OSError, OperationalError) as e:
+        why = e.strerror if isinstance(e, OSError) else str(e.orig)
+        raise CliError(
+            f"Cannot set up the demo in {args.dir} ({why}). "
+            "Check that this user may write there, or give another folder with --dir."
+        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -440,6 +452,9 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as e:
         print(f"tipline: {e}", file=sys.stderr)
         return e.code
+    except KeyboardInterrupt:  # Ctrl-C before a server took over the signals (serve, demo)
+        print("tipline: stopped.", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
