@@ -7,9 +7,11 @@ flags, then calls the store or the server; errors print one plain line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from tipline import __version__
@@ -74,13 +76,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prepare(app: str, settings: Settings) -> int:
-    """Make what the app's workers would otherwise make at boot; return the uploads removed."""
+@contextlib.contextmanager
+def _data_folder_errors(cannot: str, advice: str) -> Iterator[None]:
+    """A secret file, file system or database problem while setting up, as one line: what, why, what to do."""
     from sqlalchemy.exc import OperationalError
 
-    from tipline.store.secretfile import SecretFileError, load_or_create
+    from tipline.store.secretfile import SecretFileError
 
     try:
+        yield
+    except SecretFileError as e:
+        raise CliError(str(e)) from None
+    except (OSError, OperationalError) as e:
+        why = e.strerror if isinstance(e, OSError) else str(e.orig)
+        raise CliError(f"{cannot} ({why}). {advice}") from None
+
+
+def _prepare(app: str, settings: Settings) -> int:
+    """Make what the app's workers would otherwise make at boot; return the uploads removed."""
+    from tipline.store.secretfile import load_or_create
+
+    with _data_folder_errors(
+        f"Cannot prepare the data folder {settings.data_dir}",
+        "Check that its disk has free space and that this user may write there, then start again.",
+    ):
         store = _store(settings)
         load_or_create(settings.csrf_secret_path(app))
         if app == "journalist":
@@ -89,14 +108,6 @@ def _prepare(app: str, settings: Settings) -> int:
         load_or_create(settings.install_salt_path, size=16)
         load_or_create(settings.source_session_key_path)
         return store.recover()
-    except SecretFileError as e:
-        raise CliError(str(e)) from None
-    except (OSError, OperationalError) as e:
-        why = e.strerror if isinstance(e, OSError) else str(e.orig)
-        raise CliError(
-            f"Cannot prepare the data folder {settings.data_dir} ({why}). "
-            "Check that its disk has free space and that this user may write there, then start again."
-        ) from None
 
 
 def _accounts(settings: Settings):
@@ -307,21 +318,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from sqlalchemy.exc import OperationalError
-
     from tipline.demo import run_demo
-    from tipline.store.secretfile import SecretFileError
 
-    try:
+    with _data_folder_errors(
+        f"Cannot set up the demo in {args.dir}",
+        "Check that this user may write there, or give another folder with --dir.",
+    ):
         return run_demo(args.dir, args.port)
-    except SecretFileError as e:
-        raise CliError(str(e)) from None
-    except (OSError, OperationalError) as e:
-        why = e.strerror if isinstance(e, OSError) else str(e.orig)
-        raise CliError(
-            f"Cannot set up the demo in {args.dir} ({why}). "
-            "Check that this user may write there, or give another folder with --dir."
-        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
