@@ -278,12 +278,20 @@ class SubmissionStore:
         """A new submission. `link` (from conversations.py) ties it to a conversation as it is recorded."""
         return Intake(self, sealed_by, recipients, max_bytes, max_items, link)
 
-    def list(self) -> list[SubmissionInfo]:
+    def list(self, conversation_id: str | None = None) -> list[SubmissionInfo]:
+        """Every submission, newest hour first; or, given an id, only that conversation's."""
+        subs = select(Submission)
+        marks = select(Download)
+        if conversation_id is not None:
+            subs = subs.where(Submission.conversation_id == conversation_id)
+            marks = marks.join(Submission, Download.submission_id == Submission.id).where(
+                Submission.conversation_id == conversation_id
+            )
         with self.sessions() as s:
             downloads: dict[str, dict[str, str]] = {}
-            for d in s.scalars(select(Download)):
+            for d in s.scalars(marks):
                 downloads.setdefault(d.submission_id, {})[d.journalist] = d.hour
-            rows = s.scalars(select(Submission).order_by(Submission.received_hour.desc(), Submission.id))
+            rows = s.scalars(subs.order_by(Submission.received_hour.desc(), Submission.id))
             return [
                 SubmissionInfo(
                     r.id,

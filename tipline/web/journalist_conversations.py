@@ -59,7 +59,7 @@ def _page(cid: str, status: int = 200, error: str | None = None, text: str = "")
         key_problem = None
     except IntakeError as e:
         recipients, key_problem = [], str(e)
-    subs = {s.id: s for s in t.store.list() if s.conversation_id == cid}
+    subs = {s.id: s for s in t.store.list(conversation_id=cid)}
     return _csrf_page(
         "j_conversation.html",
         status,
