@@ -16,14 +16,13 @@ import ctypes
 import ctypes.util
 import errno
 import os
-import select
 import struct
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.conftest import unavailable
+from tests.web.kernelevents import EventReader
 
 FAN_CLOEXEC, FAN_NONBLOCK, FAN_CLASS_NOTIF = 0x1, 0x2, 0x0
 FAN_MARK_ADD, FAN_MARK_FILESYSTEM = 0x1, 0x100
@@ -44,7 +43,7 @@ class Closed:
 
 
 @dataclass
-class ClosedFiles:
+class ClosedFiles(EventReader):
     """with ClosedFiles(folders, pids) as w: ...; then w.closed, every file `pids()` wrote and closed.
 
     `folders` name the file systems to watch (each one's whole file system);
@@ -86,43 +85,27 @@ class ClosedFiles:
                 err = ctypes.get_errno()
                 os.close(self._fd)
                 raise OSError(err, f"fanotify_mark {folder}: {os.strerror(err)}")
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self._start_reading()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._drain()  # what was queued after the last wake-up
-        os.close(self._fd)
+        self._stop_reading()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            ready, _, _ = select.select([self._fd], [], [], 0.05)
-            if ready:
-                self._drain()
-
-    def _drain(self) -> None:
-        while True:
+    def _events(self, buf: bytes) -> None:
+        ours = self.pids()
+        offset = 0
+        while offset < len(buf):
+            length, _vers, _res, _meta, mask, fd, pid = EVENT.unpack_from(buf, offset)
+            offset += length
+            if mask & FAN_Q_OVERFLOW:
+                raise AssertionError("fanotify's queue overflowed: some closed files went unseen")
+            if fd < 0:
+                continue
             try:
-                buf = os.read(self._fd, 1 << 16)
-            except BlockingIOError:
-                return
-            ours = self.pids()
-            offset = 0
-            while offset < len(buf):
-                length, _vers, _res, _meta, mask, fd, pid = EVENT.unpack_from(buf, offset)
-                offset += length
-                if mask & FAN_Q_OVERFLOW:
-                    raise AssertionError("fanotify's queue overflowed: some closed files went unseen")
-                if fd < 0:
-                    continue
-                try:
-                    if pid in ours:
-                        self.closed.append(Closed(pid, os.readlink(f"/proc/self/fd/{fd}"), _read(fd)))
-                finally:
-                    os.close(fd)
+                if pid in ours:
+                    self.closed.append(Closed(pid, os.readlink(f"/proc/self/fd/{fd}"), _read(fd)))
+            finally:
+                os.close(fd)
 
 
 def _read(fd: int) -> bytes:

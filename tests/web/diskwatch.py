@@ -15,11 +15,11 @@ import ctypes
 import ctypes.util
 import errno
 import os
-import select
 import struct
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.web.kernelevents import EventReader
 
 IN_MODIFY = 0x002
 IN_CLOSE_WRITE = 0x008
@@ -34,7 +34,7 @@ EVENT = struct.Struct("iIII")  # wd, mask, cookie, len; then len bytes of name
 
 
 @dataclass
-class DiskWatch:
+class DiskWatch(EventReader):
     """with DiskWatch([folders]) as w: ...; then w.created, w.deleted (paths), w.contents (path -> bytes).
 
     A file renamed away is not in `deleted`: it lives on under its new name.
@@ -56,18 +56,13 @@ class DiskWatch:
         self._fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
         if self._fd < 0:
             raise OSError(ctypes.get_errno(), "inotify_init1 failed")
-        self._stop = threading.Event()
         for folder in self.folders:
             self._watch_tree(folder, record=False)
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self._start_reading()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._drain()  # whatever arrived after the last wake-up
-        os.close(self._fd)
+        self._stop_reading()
         for path, fds in self._held.items():
             for fd in fds:
                 self._read(path, fd)  # deleted files too: the fd keeps them
@@ -109,37 +104,26 @@ class DiskWatch:
             if not versions or versions[-1] != data:
                 versions.append(data)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            ready, _, _ = select.select([self._fd], [], [], 0.05)
-            if ready:
-                self._drain()
-
-    def _drain(self) -> None:
-        while True:
-            try:
-                buf = os.read(self._fd, 1 << 16)
-            except BlockingIOError:
-                return
-            offset = 0
-            while offset < len(buf):
-                wd, mask, _cookie, length = EVENT.unpack_from(buf, offset)
-                raw = buf[offset + EVENT.size : offset + EVENT.size + length].rstrip(b"\0")
-                offset += EVENT.size + length
-                folder = self._wds.get(wd)
-                if folder is None or not raw:
-                    continue
-                path = folder / os.fsdecode(raw)
-                if mask & IN_DELETE:
-                    self.deleted.append(path)
-                elif mask & (IN_CREATE | IN_MOVED_TO):
-                    self.created.append(path)
-                    if mask & IN_ISDIR:
-                        self._watch_tree(path, record=True)
-                    else:
-                        self._hold(path)
-                elif mask & (IN_MODIFY | IN_CLOSE_WRITE):
-                    for fd in self._held.get(path, []):
-                        self._read(path, fd)
-                    if path not in self._held:
-                        self._hold(path)
+    def _events(self, buf: bytes) -> None:
+        offset = 0
+        while offset < len(buf):
+            wd, mask, _cookie, length = EVENT.unpack_from(buf, offset)
+            raw = buf[offset + EVENT.size : offset + EVENT.size + length].rstrip(b"\0")
+            offset += EVENT.size + length
+            folder = self._wds.get(wd)
+            if folder is None or not raw:
+                continue
+            path = folder / os.fsdecode(raw)
+            if mask & IN_DELETE:
+                self.deleted.append(path)
+            elif mask & (IN_CREATE | IN_MOVED_TO):
+                self.created.append(path)
+                if mask & IN_ISDIR:
+                    self._watch_tree(path, record=True)
+                else:
+                    self._hold(path)
+            elif mask & (IN_MODIFY | IN_CLOSE_WRITE):
+                for fd in self._held.get(path, []):
+                    self._read(path, fd)
+                if path not in self._held:
+                    self._hold(path)
