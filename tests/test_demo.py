@@ -24,10 +24,15 @@ from tests.web.server import Server, free_port
 TOKEN = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 
 
+def demo_command(folder: Path) -> list[str]:
+    """`tipline demo` on `folder`, on a free port."""
+    return [sys.executable, "-m", "tipline.cli", "demo", "--dir", str(folder), "--port", str(free_port())]
+
+
 def start_demo(folder: Path, cwd: Path) -> tuple[subprocess.Popen, str]:
     """`tipline demo` in its own process group; returns once it printed how to stop it."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tipline.cli", "demo", "--dir", str(folder), "--port", str(free_port())],
+        demo_command(folder),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -163,8 +168,7 @@ def test_demo_again_on_its_folder_reuses_key_and_account_and_stops_on_ctrl_c(tmp
 
         # The account without its sign-in details: the demo says how to start afresh, and serves nothing.
         (folder / "demo-journalist.txt").unlink()
-        cmd = [sys.executable, "-m", "tipline.cli", "demo", "--dir", str(folder), "--port", str(free_port())]
-        done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+        done = subprocess.run(demo_command(folder), capture_output=True, text=True, cwd=tmp_path, timeout=120)
         assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
         assert f"To start afresh, delete the demo folder {folder}" in done.stderr
         assert not (folder / "demo-journalist.txt").exists()
@@ -220,7 +224,7 @@ def test_a_server_that_stops_on_its_own_stops_the_demo(tmp_path):
 def test_a_demo_folder_it_cannot_make_is_one_line(tmp_path):
     (tmp_path / "a-file").write_text("not a folder")
     r = subprocess.run(
-        [sys.executable, "-m", "tipline.cli", "demo", "--dir", str(tmp_path / "a-file" / "demo")],
+        demo_command(tmp_path / "a-file" / "demo"),
         capture_output=True,
         text=True,
         timeout=60,
@@ -233,7 +237,7 @@ def test_a_demo_folder_it_cannot_make_is_one_line(tmp_path):
 def test_ctrl_c_while_the_demo_key_is_made_stops_without_a_traceback(tmp_path):
     folder = tmp_path / "demo"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tipline.cli", "demo", "--dir", str(folder), "--port", str(free_port())],
+        demo_command(folder),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
