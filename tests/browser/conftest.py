@@ -155,34 +155,49 @@ class EnvelopePage:
         return errs
 
 
-@pytest.fixture(scope="session")
-def _pages(playwright_instance, static_server) -> Iterator[Callable[[str], EnvelopePage]]:
-    browsers: dict[bool, object] = {}
-    pages: dict[str, EnvelopePage] = {}
+class ModePages:
+    """One page per mode on a static test page, in up to two Chromiums (normal and jitless).
 
-    def get(mode: str) -> EnvelopePage:
-        if mode in pages:
-            return pages[mode]
+    The envelope tests and the codename tests each have one, on pages of their own.
+    """
+
+    def __init__(self, playwright_instance, static_server, page: str, timeout_ms: int, helpers: bool) -> None:
+        self._playwright, self._server = playwright_instance, static_server
+        self._page, self._timeout, self._helpers = page, timeout_ms, helpers
+        self._browsers: dict[bool, object] = {}
+        self._pages: dict[str, EnvelopePage] = {}
+
+    def __call__(self, mode: str) -> EnvelopePage:
+        if mode in self._pages:
+            return self._pages[mode]
         jitless = mode == "jitless"
-        if jitless not in browsers:
+        if jitless not in self._browsers:
             args = CHROMIUM_ARGS + (["--js-flags=--jitless"] if jitless else [])
-            browsers[jitless] = playwright_instance.chromium.launch(executable_path=CHROMIUM, args=args)
-        page = browsers[jitless].new_context().new_page()
-        page.set_default_timeout(180_000)
-        ep = EnvelopePage(mode, page, static_server)
+            self._browsers[jitless] = self._playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+        page = self._browsers[jitless].new_context().new_page()
+        page.set_default_timeout(self._timeout)
+        ep = EnvelopePage(mode, page, self._server)
         page.on("pageerror", lambda e: ep.errors.append(str(e)))
         if mode == "no-wasm":
             page.add_init_script("delete globalThis.WebAssembly")
-        page.goto(f"{static_server.url}/index.html")
-        page.evaluate(HELPERS)
+        page.goto(f"{self._server.url}/{self._page}")
+        if self._helpers:
+            page.evaluate(HELPERS)
         backend = page.evaluate("async () => { await sodium.ready; return typeof WebAssembly; }")
         assert backend == ("object" if mode == "wasm" else "undefined"), (mode, backend)
-        pages[mode] = ep
+        self._pages[mode] = ep
         return ep
 
-    yield get
-    for b in browsers.values():
-        b.close()
+    def close(self) -> None:
+        for b in self._browsers.values():
+            b.close()
+
+
+@pytest.fixture(scope="session")
+def _pages(playwright_instance, static_server) -> Iterator[Callable[[str], EnvelopePage]]:
+    pages = ModePages(playwright_instance, static_server, "index.html", 180_000, helpers=True)
+    yield pages
+    pages.close()
 
 
 @pytest.fixture(params=MODES)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, JS_DIR, MODES, EnvelopePage
+from tests.browser.conftest import JS_DIR, MODES, EnvelopePage, ModePages
 from tipline.format import codename
 
 VECTORS = sorted((Path(__file__).parents[1] / "vectors" / "codename").glob("*.json"))
@@ -76,30 +76,9 @@ def _codename_pages(playwright_instance, static_server) -> Iterator[Callable[[st
     # The same page with the standard sodium.js, which has no crypto_pwhash.
     standard = PAGE.replace("sodium-sumo.js", "sodium.js")
     (static_server.root / "codename-standard.html").write_text(standard, "utf-8")
-    browsers: dict[bool, object] = {}
-    pages: dict[str, EnvelopePage] = {}
-
-    def get(mode: str) -> EnvelopePage:
-        if mode not in pages:
-            jitless = mode == "jitless"
-            if jitless not in browsers:
-                args = CHROMIUM_ARGS + (["--js-flags=--jitless"] if jitless else [])
-                browsers[jitless] = playwright_instance.chromium.launch(executable_path=CHROMIUM, args=args)
-            page = browsers[jitless].new_context().new_page()
-            page.set_default_timeout(300_000)
-            cp = EnvelopePage(mode, page, static_server)
-            page.on("pageerror", lambda e: cp.errors.append(str(e)))
-            if mode == "no-wasm":
-                page.add_init_script("delete globalThis.WebAssembly")
-            page.goto(f"{static_server.url}/codename.html")
-            backend = page.evaluate("async () => { await sodium.ready; return typeof WebAssembly; }")
-            assert backend == ("object" if mode == "wasm" else "undefined"), (mode, backend)
-            pages[mode] = cp
-        return pages[mode]
-
-    yield get
-    for b in browsers.values():
-        b.close()
+    pages = ModePages(playwright_instance, static_server, "codename.html", 300_000, helpers=False)
+    yield pages
+    pages.close()
 
 
 @pytest.fixture(params=MODES)
