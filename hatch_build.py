@@ -171,6 +171,34 @@ def build_sodium(root: Path, spec: Bundle = BUNDLES[0]) -> Path:
     return out
 
 
+CATALOGS = "tipline/web/translations"
+
+
+def compile_catalogs(root: Path) -> list[str]:
+    """Compile every translations/<app>/<lang>/LC_MESSAGES/messages.po to .mo; returns the .mo paths.
+
+    Built here, never committed (docs/translating.md). A fuzzy entry is left out, as msgfmt does,
+    so the page shows English there rather than a guess; tests/web/test_catalogs.py fails first.
+    """
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    made = []
+    for po in sorted((root / CATALOGS).glob("*/*/LC_MESSAGES/messages.po")):
+        try:
+            with po.open("rb") as f:
+                catalog = read_po(f)
+        except Exception as e:  # babel raises several kinds for a damaged file
+            raise BuildError(f"Cannot read the catalog {po.relative_to(root)}: {e}") from None
+        mo = po.with_suffix(".mo")
+        tmp = mo.with_name(".messages.mo.tmp")
+        with tmp.open("wb") as f:
+            write_mo(f, catalog, use_fuzzy=False)
+        os.replace(tmp, mo)
+        made.append(mo.relative_to(root).as_posix())
+    return made
+
+
 class CustomBuildHook(BuildHookInterface):
     PLUGIN_NAME = "custom"
 
@@ -183,7 +211,15 @@ class CustomBuildHook(BuildHookInterface):
                 self.app.display_error(f"tipline build: {e}")
                 raise
             build_data.setdefault("artifacts", []).append(f"/{spec.output}")
+        try:
+            catalogs = compile_catalogs(Path(self.root))
+        except BuildError as e:
+            self.app.display_error(f"tipline build: {e}")
+            raise
+        build_data.setdefault("artifacts", []).extend(f"/{mo}" for mo in catalogs)
 
     def clean(self, versions: list[str]) -> None:
         for spec in BUNDLES:
             (Path(self.root) / spec.output).unlink(missing_ok=True)
+        for mo in (Path(self.root) / CATALOGS).glob("*/*/LC_MESSAGES/messages.mo"):
+            mo.unlink()

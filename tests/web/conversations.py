@@ -17,8 +17,8 @@ from tipline.store.db import make_engine, make_sessions
 from tipline.store.submissions import SubmissionStore
 
 TOKEN = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
-CODENAME = re.compile(r'<p id="codename" class="codename">([^<]*)</p>')
-REPLY_TEXT = re.compile(r'<p class="reply-text">(.*?)</p>', re.S)
+CODENAME = re.compile(r'<p id="codename" class="codename" lang="en" dir="ltr">([^<]*)</p>')
+REPLY_TEXT = re.compile(r'<p class="reply-text" dir="auto">(.*?)</p>', re.S)
 
 
 def token(srv: Server, path: str = "/") -> str:

@@ -57,7 +57,7 @@ def test_first_tip_without_javascript_answers_with_the_codename(server):
     r = server.post_form([("csrf_token", token(server)), ("message", marker)])
     assert r.status == 200 and r.header("Location") is None and r.header("Cache-Control") == "no-store"
     page = r.body.decode()
-    words = page.split('id="codename" class="codename">')[1].split("<")[0]
+    words = page.split('id="codename" class="codename" lang="en" dir="ltr">')[1].split("<")[0]
     assert codename.normalise(words) == words
     for advice in (
         "Write it on paper",

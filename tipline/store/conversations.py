@@ -27,6 +27,7 @@ from tipline.format.errors import MalformedHeader, TiplineError, UnsealableKey
 from tipline.format.header import MAGIC, read_header
 from tipline.format.keys import PublicKey, check_sealable
 from tipline.format.stream import check_length
+from tipline.textmark import J_, N_
 
 from .models import Conversation, Reply, Submission
 from .submissions import (
@@ -49,7 +50,7 @@ CHUNK = 1 << 16
 
 class NoSuchConversation(IntakeError):
     def __init__(self) -> None:
-        super().__init__("This conversation no longer exists. Nothing was kept.")
+        super().__init__(N_("This conversation no longer exists. Nothing was kept."))
 
 
 class ConversationExists(IntakeError):
@@ -57,44 +58,53 @@ class ConversationExists(IntakeError):
 
     def __init__(self) -> None:
         super().__init__(
-            "A conversation with this codename already exists. Nothing was kept: "
-            "use the codename to continue that conversation."
+            N_(
+                "A conversation with this codename already exists. Nothing was kept: "
+                "use the codename to continue that conversation."
+            )
         )
 
 
 class BadSourceKey(IntakeError):
     def __init__(self) -> None:
-        super().__init__("The source's key or login check is not 32 bytes. Nothing was kept.")
+        super().__init__(N_("The source's key or login check is not 32 bytes. Nothing was kept."))
 
 
 class UnsealableSourceKey(IntakeError):
     def __init__(self) -> None:
         super().__init__(
-            "The key this page made for your conversation cannot be used to send you replies. "
-            "Nothing was kept. Reload the page and send again."
+            N_(
+                "The key this page made for your conversation cannot be used to send you replies. "
+                "Nothing was kept. Reload the page and send again."
+            )
         )
 
 
 class NotAnEnvelope(IntakeError):
     def __init__(self) -> None:
         super().__init__(
-            "This file is not a reply envelope, or it is damaged or incomplete. Nothing was kept: "
-            "write the reply again with the reply box or with tipline-offline reply."
+            J_(
+                "This file is not a reply envelope, or it is damaged or incomplete. Nothing was kept: "
+                "write the reply again with the reply box or with tipline-offline reply."
+            )
         )
 
 
 class NotForThisSource(IntakeError):
     def __init__(self) -> None:
         super().__init__(
-            "This reply is not sealed to this conversation's source, who could not read it. Nothing "
-            "was kept: write it from this conversation's folder, or with the reply box on its page."
+            J_(
+                "This reply is not sealed to this conversation's source, who could not read it. Nothing "
+                "was kept: write it from this conversation's folder, or with the reply box on its page."
+            )
         )
 
 
 class ReplyTooLarge(IntakeError):
     def __init__(self, limit: int) -> None:
         super().__init__(
-            f"This reply is larger than the {limit:,} bytes a reply may be. Nothing was kept: shorten it."
+            J_("This reply is larger than the %(limit)s bytes a reply may be. Nothing was kept: shorten it."),
+            limit=f"{limit:,}",
         )
 
 

@@ -34,6 +34,7 @@ from tipline.format.header import MAX_RECIPIENTS, STANZA_BYTES, STREAM_HEADER_BY
 from tipline.format.keys import PublicKey
 from tipline.format.payload import Metadata
 from tipline.format.stream import EnvelopeWriter, check_length
+from tipline.textmark import N_
 
 from .filetimes import to_the_hour, walk
 from .keyring import compact
@@ -48,7 +49,16 @@ MAX_HEADER = 9 + MAX_RECIPIENTS * STANZA_BYTES + STREAM_HEADER_BYTES
 
 
 class IntakeError(Exception):
-    """The upload is unacceptable; the message is safe to show the source."""
+    """The upload is unacceptable; the message is safe to show the source.
+
+    `message` is an English msgid (marked with N_ for the catalogs) with %(name)s
+    placeholders filled from `params`; the web layer shows it translated.
+    """
+
+    def __init__(self, message: str, **params: object) -> None:
+        self.message = message
+        self.params = params
+        super().__init__(message % params if params else message)
 
 
 class UploadTooLarge(IntakeError):
@@ -92,8 +102,10 @@ class Item:
         self._budget[0] -= n
         if self._budget[0] < 0:
             raise UploadTooLarge(
-                "What you sent is larger than this tip line accepts. Nothing was kept. "
-                "Send fewer or smaller files, or split them over several tips."
+                N_(
+                    "What you sent is larger than this tip line accepts. Nothing was kept. "
+                    "Send fewer or smaller files, or split them over several tips."
+                )
             )
 
     complete = False
@@ -170,18 +182,25 @@ class BrowserSealedItem(Item):
         except MalformedHeader:
             if final or len(self._head) > MAX_HEADER:
                 raise IntakeError(
-                    "An encrypted item is damaged (its header is cut short). Nothing was kept: send again."
+                    N_(
+                        "An encrypted item is damaged (its header is cut short). "
+                        "Nothing was kept: send again."
+                    )
                 ) from None
             return  # wait for more bytes
         except TiplineError:
             raise IntakeError(
-                "An encrypted item is not in a form this tip line takes. "
-                "Nothing was kept: reload the page and send again."
+                N_(
+                    "An encrypted item is not in a form this tip line takes. "
+                    "Nothing was kept: reload the page and send again."
+                )
             ) from None
         if sorted(s.key_id for s in header.stanzas) != self._expected:
             raise IntakeError(
-                "The encryption keys changed since this page was loaded. Nothing was kept: "
-                "reload the page and send again."
+                N_(
+                    "The encryption keys changed since this page was loaded. Nothing was kept: "
+                    "reload the page and send again."
+                )
             )
         self._header_length = len(raw)
 
@@ -192,7 +211,7 @@ class BrowserSealedItem(Item):
             check_length(self._header_length or 0, self.size)
         except TiplineError:
             raise IntakeError(
-                "An encrypted item is damaged or incomplete. Nothing was kept: send again."
+                N_("An encrypted item is damaged or incomplete. Nothing was kept: send again.")
             ) from None
         self._sync_close()
 
@@ -410,7 +429,7 @@ class Intake:
         link: Link | None = None,
     ) -> None:
         if not recipients:
-            raise IntakeError("This tip line has no encryption key yet, so it cannot accept tips.")
+            raise IntakeError(N_("This tip line has no encryption key yet, so it cannot accept tips."))
         self.store = store
         self.sealed_by = sealed_by
         self.recipients = list(recipients)
@@ -428,8 +447,11 @@ class Intake:
     def _path(self) -> Path:
         if len(self.items) >= self._max_items:
             raise UploadTooLarge(
-                f"A tip can have at most {self._max_items - 1} files. Nothing was kept: send fewer files, "
-                "or split them over several tips."
+                N_(
+                    "A tip can have at most %(count)s files. Nothing was kept: send fewer files, "
+                    "or split them over several tips."
+                ),
+                count=self._max_items - 1,
             )
         self._counter += 1
         return self.folder / f"{self._counter}.part"
@@ -460,9 +482,9 @@ class Intake:
         """Make the submission durable, then record it. Returns its id."""
         try:
             if not self.items:
-                raise IntakeError("The tip is empty: write a message or attach a file.")
+                raise IntakeError(N_("The tip is empty: write a message or attach a file."))
             if not all(item.complete for item in self.items):
-                raise IntakeError("The upload was cut off before it ended. Nothing was kept: send again.")
+                raise IntakeError(N_("The upload was cut off before it ended. Nothing was kept: send again."))
             hour, hour_ts = current_hour()
             for i, item in enumerate(self.items):
                 item.finish()

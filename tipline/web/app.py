@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from flask import Flask, Response, jsonify, render_template, request, send_from_directory
+from flask import Flask, Response, g, jsonify, render_template, request, send_from_directory
+from flask_babel import gettext
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -14,9 +15,12 @@ from tipline.store.db import make_engine, make_sessions
 from tipline.store.keyring import Keyring
 from tipline.store.secretfile import load_or_create
 from tipline.store.submissions import DISK_FULL, IntakeError, StorageFull, SubmissionStore, UploadTooLarge
+from tipline.textmark import N_
 
 from .assets import Assets
 from .digest import hold_tipline_logs
+from .i18n import install as install_i18n
+from .i18n import register
 from .logs import TiplineFlask, log_unexpected
 from .reply_upload import JournalistRequest
 from .security import Csrf, install_headers
@@ -29,30 +33,34 @@ if TYPE_CHECKING:
 # What each failure tells the source: plain, calm, and what to do next.
 MESSAGES = {
     400: (
-        "That did not work",
-        "Something in what was sent was not right. Nothing was kept. Go back and try again.",
+        N_("That did not work"),
+        N_("Something in what was sent was not right. Nothing was kept. Go back and try again."),
     ),
     403: (
-        "Please reload the page",
-        "Your session for this page ran out or was not accepted. "
-        "Nothing was kept. Reload the page, then send again.",
+        N_("Please reload the page"),
+        N_(
+            "Your session for this page ran out or was not accepted. "
+            "Nothing was kept. Reload the page, then send again."
+        ),
     ),
-    404: ("Page not found", "There is nothing at this address."),
-    429: ("Please wait", "Too many attempts in a short time. Wait a minute, then try again."),
-    405: ("Not allowed", "This address does not take that kind of request."),
+    404: (N_("Page not found"), N_("There is nothing at this address.")),
+    429: (N_("Please wait"), N_("Too many attempts in a short time. Wait a minute, then try again.")),
+    405: (N_("Not allowed"), N_("This address does not take that kind of request.")),
     408: (
-        "The connection was too slow",
-        "Your tip did not arrive in time. Nothing was kept. Please try again.",
+        N_("The connection was too slow"),
+        N_("Your tip did not arrive in time. Nothing was kept. Please try again."),
     ),
     413: (
-        "Too large",
-        "What you sent is larger than this tip line accepts. Nothing was kept. "
-        "Send fewer or smaller files, or split them over several tips.",
+        N_("Too large"),
+        N_(
+            "What you sent is larger than this tip line accepts. Nothing was kept. "
+            "Send fewer or smaller files, or split them over several tips."
+        ),
     ),
-    500: ("Something went wrong", "Nothing was kept. Please try again in a few minutes."),
+    500: (N_("Something went wrong"), N_("Nothing was kept. Please try again in a few minutes.")),
     503: (
-        "Temporarily unavailable",
-        "The tip line cannot take tips at the moment. Nothing was kept. Please try again later.",
+        N_("Temporarily unavailable"),
+        N_("The tip line cannot take tips at the moment. Nothing was kept. Please try again later."),
     ),
 }
 
@@ -69,7 +77,7 @@ class Context:
     @property
     def scripts_ready(self) -> bool:
         """Whether the browser crypto was built; without it the page works as with JavaScript off."""
-        names = ("sodium-sumo", "envelope", "envelope-open", "submit", "codename", "conversation")
+        names = ("sodium-sumo", "envelope", "envelope-open", "strings", "submit", "codename", "conversation")
         return all(self.assets.exists(f"js/{n}.js") for n in names)
 
 
@@ -93,15 +101,17 @@ def _base_app(settings: Settings, app_name: str) -> tuple[Flask, Context]:
     app.extensions["tipline"] = ctx
     app.jinja_env.globals["sri"] = ctx.assets.sri
     install_headers(app, settings.onion_address)
+    install_i18n(app, app_name)
 
     @app.get("/static/<path:name>")
     def static(name: str) -> Response:
         return send_from_directory(ctx.assets.folder, name, etag=False, conditional=False, max_age=0)
 
     def error_page(code: int, detail: str | None = None):
-        title, text = MESSAGES.get(code, MESSAGES[500])
+        title, text = (gettext(m) for m in MESSAGES.get(code, MESSAGES[500]))
         if detail:
             text = detail
+        g.tipline_error = True  # the language menu then leads to the form, not back here
         if request.accept_mimetypes.best == "application/json":
             return jsonify(ok=False, error=text), code
         return render_template("error.html", title=title, text=text), code
@@ -112,7 +122,7 @@ def _base_app(settings: Settings, app_name: str) -> tuple[Flask, Context]:
 
     @app.errorhandler(IntakeError)
     def intake_error(e: IntakeError):
-        return error_page(413 if isinstance(e, UploadTooLarge) else 400, str(e))
+        return error_page(413 if isinstance(e, UploadTooLarge) else 400, gettext(e.message, **e.params))
 
     @app.errorhandler(ClientTooSlow)
     def too_slow(_e: ClientTooSlow):
@@ -190,8 +200,8 @@ def _conversations(app: Flask, settings: Settings) -> None:
         gate=LoginGate(settings.max_logins_in_flight),
         conversations=ConversationStore(ctx.store),
     )
-    app.register_blueprint(bp)
-    app.register_blueprint(conversation_bp)
+    register(app, bp)
+    register(app, conversation_bp)
 
 
 def create_journalist_app(settings: Settings) -> Flask:
@@ -212,8 +222,8 @@ def create_journalist_app(settings: Settings) -> Flask:
     from .journalist import bp
     from .journalist_conversations import bp as conversations_bp
 
-    app.register_blueprint(bp)
-    app.register_blueprint(conversations_bp)
+    register(app, bp)
+    register(app, conversations_bp)
     return _guard_bodies(app, settings)
 
 

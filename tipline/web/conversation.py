@@ -22,11 +22,13 @@ from flask import (
     redirect,
     render_template,
     request,
-    url_for,
 )
+from flask_babel import gettext as _
 
 from tipline.store.conversations import ConversationStore
+from tipline.textmark import N_
 
+from .i18n import link
 from .intake import receive
 from .login import Busy, LoginGate, find_by_verifier, key_from_field, login_with_codename, reply_envelopes
 from .security import check_origin
@@ -36,20 +38,20 @@ from .srcsession import SourceSessions
 bp = Blueprint("conversation", __name__)
 
 # One calm page for a wrong codename, one from another tip line and a malformed one alike.
-NOT_FOUND = (
+NOT_FOUND = N_(
     "That codename did not open a conversation. Check each word against your paper and try "
     "again. If you have lost it, nobody can recover it: you can send a new tip instead."
 )
-BUSY = (
+BUSY = N_(
     "Too many people are opening conversations at this moment. Nothing was changed. "
     "Wait a minute, then try again. Sending a new tip still works."
 )
-SESSION_OVER = (
+SESSION_OVER = N_(
     "Your time in this conversation ran out, or you left it. Nothing was kept. "
     "Enter your codename again, then send."
 )
-DELETED = "The reply was deleted. The newsroom will see that you deleted it, but not when."
-NOT_DELETED = "That reply was already deleted, or is not in this conversation. Nothing was changed."
+DELETED = N_("The reply was deleted. The newsroom will see that you deleted it, but not when.")
+NOT_DELETED = N_("That reply was already deleted, or is not in this conversation. Nothing was changed.")
 
 
 @dataclass
@@ -107,7 +109,7 @@ def login():
         verifier = key_from_field(verifier_field)
         conv = None if verifier is None else find_by_verifier(side.conversations, verifier)
         if conv is None:
-            return jsonify(ok=False, error=NOT_FOUND), 401
+            return jsonify(ok=False, error=_(NOT_FOUND)), 401
         resp = jsonify(ok=True, replies=reply_envelopes(side.conversations, conv.id))
         side.sessions.start(request, resp, conv.id, login=True)
         return resp
@@ -118,7 +120,7 @@ def login():
     except Busy:
         return _busy()
     if found is None:
-        return _page(401, error=NOT_FOUND)
+        return _page(401, error=_(NOT_FOUND))
     conv, replies = found
     return _page(conversation_id=conv.id, login=True, replies=replies)
 
@@ -134,7 +136,7 @@ def _plain(status: int, title: str, text: str) -> Response:
 
 
 def _busy() -> Response:
-    resp = _plain(503, "Please wait a minute", BUSY)
+    resp = _plain(503, _("Please wait a minute"), _(BUSY))
     resp.headers["Retry-After"] = "60"
     return resp
 
@@ -145,7 +147,7 @@ def send():
     side = _side()
     cid = side.sessions.conversation_id(request)
     if cid is None:
-        resp = _plain(403, "Please enter your codename again", SESSION_OVER)
+        resp = _plain(403, _("Please enter your codename again"), _(SESSION_OVER))
         resp.headers["Connection"] = "close"  # the body is not worth reading
         return resp
     receive(
@@ -153,10 +155,8 @@ def send():
             cid, sealed_by, recipients, limit, items
         )
     )
-    if _wants_json():
-        resp = jsonify(ok=True, next=url_for("source.thanks"))
-    else:
-        resp = redirect(url_for("source.thanks"), code=303)
+    thanks = link("/thanks")
+    resp = jsonify(ok=True, next=thanks) if _wants_json() else redirect(thanks, code=303)
     side.sessions.start(request, resp, cid)
     return resp
 
@@ -169,8 +169,8 @@ def delete_reply():
         abort(403)
     deleted = _side().conversations.delete_reply(cid, request.form.get("reply_id", ""))
     if _wants_json():
-        return jsonify(ok=deleted, error=None if deleted else NOT_DELETED), 200 if deleted else 404
-    return _page(200 if deleted else 404, conversation_id=cid, notice=DELETED if deleted else NOT_DELETED)
+        return jsonify(ok=deleted, error=None if deleted else _(NOT_DELETED)), 200 if deleted else 404
+    return _page(200 if deleted else 404, conversation_id=cid, notice=_(DELETED if deleted else NOT_DELETED))
 
 
 @bp.post("/conversation/leave")
@@ -183,4 +183,3 @@ def leave():
     _side().sessions.end(request, resp)
     t.csrf.rotate(resp)
     return resp
-

@@ -15,6 +15,7 @@ from werkzeug.exceptions import BadRequest
 
 from tipline.format.keys import PublicKey
 from tipline.store.submissions import Intake, IntakeError
+from tipline.textmark import N_
 
 from .security import check_origin
 from .uploads import UploadRequest
@@ -55,7 +56,7 @@ def receive(begin: Begin) -> Intake:
         message = form.get("message", "")
         if browser and message:
             raise IntakeError(
-                "This page sent an unencrypted message; nothing was kept. Reload and send again."
+                N_("This page sent an unencrypted message; nothing was kept. Reload and send again.")
             )
         if message.strip():
             intake.add_message(message)

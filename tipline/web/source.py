@@ -15,6 +15,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 
 from tipline.format import codename
 from tipline.store.submissions import IntakeError
+from tipline.textmark import N_
 
 from .intake import receive, sealed_in_browser
 from .login import key_from_field
@@ -59,8 +60,10 @@ def index():
 class OldPage(IntakeError):
     def __init__(self) -> None:
         super().__init__(
-            "This page is out of date and sent no codename for your tip. Nothing was kept. "
-            "Reload the page and send again."
+            N_(
+                "This page is out of date and sent no codename for your tip. Nothing was kept. "
+                "Reload the page and send again."
+            )
         )
 
 

@@ -13,11 +13,9 @@
   "use strict";
 
   // Whole sentences, to be translated with the page.
-  var WORKING = "Opening your conversation. This can take a few seconds.";
-  var LOADING = "Your browser is still getting ready. Your conversation will open as soon as it is.";
-  var LOST = "The connection was lost. Nothing was changed. Please try again.";
-  var UNREADABLE = "This reply could not be opened. It may be damaged.";
-  var DELETED = "The reply was deleted. The newsroom will see that you deleted it, but not when.";
+  var T = function (key, params) {
+    return window.TiplineText ? window.TiplineText(key, params) : key;
+  };
 
   function $(id) {
     return document.getElementById(id);
@@ -54,10 +52,10 @@
     return fetch(url, { method: "POST", body: data, headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (r) {
         return r.json().catch(function () {
-          return { ok: false, error: "The tip line could not answer (error " + r.status + "). Please try again." };
+          return { ok: false, error: T("no_answer", { status: r.status }) };
         });
       }, function () {
-        return { ok: false, error: LOST };
+        return { ok: false, error: T("conversation_lost") };
       });
   }
 
@@ -68,7 +66,7 @@
     list.forEach(function (r) {
       var li = template.content.firstElementChild.cloneNode(true);
       li.dataset.replyId = r.id;
-      li.querySelector(".reply-hour").textContent = "Sent in the hour from " + r.hour;
+      li.querySelector(".reply-hour").textContent = T("reply_hour", { hour: r.hour });
       li.querySelector(".reply-text").textContent = r.text;
       li.querySelector("input[name=reply_id]").value = r.id;
       box.appendChild(li);
@@ -87,7 +85,7 @@
         var opened = await TiplineEnvelopeOpen.openBytes(sodium.from_base64(r.envelope, sodium.base64_variants.ORIGINAL), secretKey);
         text = new TextDecoder().decode(opened.content);
       } catch (_e) {
-        text = UNREADABLE;
+        text = T("unreadable");
       }
       out.push({ id: r.id, hour: r.hour, text: text });
     }
@@ -112,7 +110,7 @@
         return;
       }
       button.disabled = true;
-      status.textContent = WORKING;
+      status.textContent = T("opening");
       var sodium = window.sodium;
       var d = null;
       try {
@@ -168,7 +166,7 @@
       if (button.disabled) return;
       if (state === "loading") {
         held = true;
-        status.textContent = LOADING;
+        status.textContent = T("still_loading");
         return;
       }
       login();
@@ -191,7 +189,7 @@
         if (answer.ok) {
           li.remove();
           if (!box.querySelector(".reply")) $("replies-none").hidden = false;
-          note.textContent = DELETED;
+          note.textContent = T("deleted");
         } else {
           form.querySelector("button").disabled = false;
           note.textContent = answer.error;

@@ -21,21 +21,10 @@
   "use strict";
 
   var MB = 1024 * 1024;
-  var LOST = "The connection was lost before your tip arrived. Nothing was kept. Please try again.";
-  // What the note next to Send says in each state: whole sentences, to be translated.
-  var NOTES = {
-    server: "Your tip will be encrypted on our server the moment it arrives, before it is stored.",
-    loading: "Your browser is getting ready to encrypt your tip before it is sent. " +
-      "Over Tor this can take a minute.",
-    ready: "Your browser will encrypt your tip before it is sent, so that only our journalists can read it.",
-    failed: "Your browser could not load this page's encryption script, so it cannot encrypt your tip " +
-      "itself. If you send it, it will be encrypted on our server the moment it arrives, before it " +
-      "is stored. Reloading the page may fix this.",
+  // Every sentence comes translated from the page (strings.js, tipline/web/browser_strings.py).
+  var T = function (key, params) {
+    return window.TiplineText ? window.TiplineText(key, params) : key;
   };
-  var QUEUED = "Your tip will be encrypted and sent as soon as your browser is ready. " +
-    "If you would rather not wait, you can send it now to be encrypted on our server instead.";
-  var NOT_SENT = "Your tip was not sent. Press Send again to send it to be encrypted on our server.";
-  var MAKING = "Making your codename";
 
   function $(id) {
     return document.getElementById(id);
@@ -43,7 +32,7 @@
 
   // A size in MB to one decimal, rounded up or down: a size just over the limit never reads as equal.
   function megabytes(n, round) {
-    return +(round(n / MB * 10) / 10).toFixed(1) + " MB";
+    return String(+(round(n / MB * 10) / 10).toFixed(1));
   }
 
   function keysOf(form) {
@@ -60,15 +49,10 @@
     var size = files.reduce(function (n, f) {
       return n + f.size;
     }, 0);
-    if (!text.trim() && !files.length) return "Please write a message or attach a file before sending.";
-    if (files.length > maxFiles) {
-      return "You attached " + files.length + " files; this tip line takes at most " + maxFiles +
-        " in one tip. Send the others in another tip.";
-    }
+    if (!text.trim() && !files.length) return T("empty");
+    if (files.length > maxFiles) return T("too_many", { count: files.length, max: maxFiles });
     if (size > maxBytes) {
-      return "Your files add up to " + megabytes(size, Math.ceil) + "; this tip line takes at most " +
-        megabytes(maxBytes, Math.floor) + " in one tip. Send fewer or smaller files, " +
-        "or split them over several tips.";
+      return T("too_big", { size: megabytes(size, Math.ceil), max: megabytes(maxBytes, Math.floor) });
     }
     return "";
   }
@@ -123,7 +107,7 @@
       box.hidden = false;
       var pct = Math.floor(100 * fraction);
       bar.value = pct;
-      label.textContent = text + ": " + pct + "%" + (after || "");
+      label.textContent = T("progress", { what: text, percent: pct }) + (after ? " · " + after : "");
     }
 
     function fail(text) {
@@ -138,7 +122,7 @@
       var items = [];
       if (text.trim()) items.push({ name: "your message", size: new Blob([text]).size, text: text });
       files.forEach(function (f) {
-        items.push({ name: f.name || "a file", size: f.size, file: f });
+        items.push({ name: f.name || T("a_file"), size: f.size, file: f });
       });
       var total = items.reduce(function (n, it) {
         return n + it.size;
@@ -149,7 +133,7 @@
       var envelopes = [];
       for (var i = 0; i < items.length; i++) {
         var it = items[i];
-        var what = "Encrypting " + it.name + " (" + (i + 1) + " of " + items.length + ")";
+        var what = T("encrypting", { name: it.name, n: i + 1, total: items.length });
         var progress = function (done) {
           var sealed = before + done;
           var secs = (performance.now() - start) / 1000;
@@ -157,7 +141,7 @@
             // Measured, not guessed: the rate so far, once at least 1 MB is sealed.
             var left = ((total - sealed) * secs) / sealed;
             var mins = Math.max(1, Math.round(left / 60));
-            eta = left > 10 ? ", about " + mins + (mins === 1 ? " minute" : " minutes") + " left" : "";
+            eta = left > 10 ? T("eta", { minutes: mins }) : "";
           }
           show(what, sealed / total, eta);
         };
@@ -177,7 +161,7 @@
 
     // A first tip's codename, and the two values the server keeps of it (base64url).
     async function makeCodename() {
-      show(MAKING, 0);
+      show(T("making"), 0);
       var sodium = window.sodium;
       var words = await TiplineCodename.newCodename();
       var salt = sodium.from_base64(form.dataset.installSalt, sodium.base64_variants.URLSAFE_NO_PADDING);
@@ -187,7 +171,7 @@
       };
       var made = { codename: words, publicKey: b64(d.publicKey), verifier: b64(d.verifier) };
       sodium.memzero(d.secretKey);
-      show(MAKING, 1);
+      show(T("making"), 1);
       return made;
     }
 
@@ -216,9 +200,9 @@
         xhr.setRequestHeader("Tipline-Source-Public-Key", made.publicKey);
         xhr.setRequestHeader("Tipline-Verifier", made.verifier);
       }
-      show("Sending securely", 0);
+      show(T("sending"), 0);
       xhr.upload.onprogress = function (e) {
-        if (e.lengthComputable) show("Sending securely", e.loaded / e.total);
+        if (e.lengthComputable) show(T("sending"), e.loaded / e.total);
       };
       xhr.onload = function () {
         var reply = null;
@@ -228,16 +212,15 @@
           // not JSON: a proxy's or the server's own error page
         }
         if (reply && reply.ok && xhr.status === 200) {
-          show("Sent", 1);
+          show(T("sent"), 1);
           if (made) reveal(made.codename);
           else location.assign(reply.next);
         } else {
-          fail((reply && reply.error) || "The tip line could not take your tip (error " + xhr.status +
-            "). Nothing was kept. Please try again.");
+          fail((reply && reply.error) || T("refused", { status: xhr.status }));
         }
       };
       xhr.onerror = xhr.ontimeout = xhr.onabort = function () {
-        fail(LOST);
+        fail(T("lost"));
       };
       xhr.send(data);
     }
@@ -258,8 +241,7 @@
         .then(function (envelopes) {
           send(envelopes, made);
         }, function () {
-        fail("Your tip could not be encrypted in this browser, so nothing was sent. " +
-          "Check that the files are still there, reload the page and try again.");
+        fail(T("not_sealed"));
       });
     }
 
@@ -269,7 +251,7 @@
     var held = false; // Send was pressed while loading: seal and send once ready
     function enter(next) {
       state = form.dataset.crypto = next;
-      note.textContent = NOTES[next];
+      note.textContent = T("note." + next);
     }
     enter("loading");
 
@@ -291,7 +273,7 @@
         if (held) {
           // Never post what the source was told the browser would encrypt: ask again.
           held = false;
-          status.textContent = NOT_SENT;
+          status.textContent = T("not_sent");
         }
       }
     );
@@ -315,7 +297,7 @@
       if (button.disabled) return;
       if (state === "loading") {
         held = true;
-        status.textContent = QUEUED;
+        status.textContent = T("queued");
         sendNow.hidden = false;
         return;
       }
