@@ -180,6 +180,9 @@
       var done = $("done");
       $("codename").textContent = words;
       $("compose").remove();
+      // Its links would leave this page, and the codename is shown this once only.
+      var menu = $("languages");
+      if (menu) menu.remove();
       done.hidden = false;
       var title = done.querySelector("h1");
       title.tabIndex = -1;
