@@ -48,6 +48,7 @@ def browser_strings() -> dict[str, str]:
             "Send fewer or smaller files, or split them over several tips."
         ),
         "a_file": _("a file"),
+        "your_message": _("your message"),  # as in "Encrypting your message (1 of 2)"
         "encrypting": _("Encrypting %(name)s (%(n)s of %(total)s)"),
         "eta": _("About %(minutes)s min left"),
         "progress": _("%(what)s: %(percent)s%%"),
@@ -69,5 +70,4 @@ def browser_strings() -> dict[str, str]:
         "no_answer": _("The tip line could not answer (error %(status)s). Please try again."),
         "unreadable": _("This reply could not be opened. It may be damaged."),
         "deleted": _("The reply was deleted. The newsroom will see that you deleted it, but not when."),
-        "reply_hour": _("Sent in the hour from %(hour)s"),
     }

@@ -28,7 +28,7 @@ from flask_babel import gettext as _
 from tipline.store.conversations import ConversationStore
 from tipline.textmark import N_
 
-from .i18n import link
+from .i18n import link, sent_hour
 from .intake import receive
 from .login import Busy, LoginGate, find_by_verifier, key_from_field, login_with_codename, reply_envelopes
 from .security import check_origin
@@ -110,7 +110,8 @@ def login():
         conv = None if verifier is None else find_by_verifier(side.conversations, verifier)
         if conv is None:
             return jsonify(ok=False, error=_(NOT_FOUND)), 401
-        resp = jsonify(ok=True, replies=reply_envelopes(side.conversations, conv.id))
+        replies = [dict(r, when=sent_hour(r["hour"])) for r in reply_envelopes(side.conversations, conv.id)]
+        resp = jsonify(ok=True, replies=replies)
         side.sessions.start(request, resp, conv.id, login=True)
         return resp
     try:

@@ -14,11 +14,13 @@ compiled; a language is offered once its compiled catalog is there.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from babel import Locale
+from babel.dates import format_skeleton
 from flask import Blueprint, Flask, Response, current_app, g, request
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, get_locale, gettext
 
 TRANSLATIONS = Path(__file__).parent / "translations"
 DEFAULT = "en"
@@ -103,7 +105,11 @@ def install(app: Flask, app_name: str) -> tuple[str, ...]:
         True  # a {% trans %} block's line breaks are not in its msgid
     )
     app.jinja_env.globals.update(
-        page_language=current, link=link, language_menu=menu, browser_strings=browser_strings
+        page_language=current,
+        link=link,
+        language_menu=menu,
+        browser_strings=browser_strings,
+        sent_hour=sent_hour,
     )
     app.extensions["tipline_link"] = link
     return codes
@@ -119,6 +125,23 @@ def register(app: Flask, blueprint: Blueprint) -> None:
     app.register_blueprint(blueprint)
     codes = app.config["TIPLINE_LANGS"]
     app.register_blueprint(blueprint, url_prefix=lang_prefix(codes), name=f"{blueprint.name}_lang")
+
+
+def sent_hour(hour: str) -> str:
+    """ "Sent on 1 December 2026, in the hour from 14:00 UTC", in the page's language.
+
+    `hour` is a stored hour, "2026-12-01T14:00Z" (never finer); an unreadable one is shown as it is.
+    """
+    try:
+        when = datetime.strptime(hour, "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
+    except ValueError:
+        return gettext("Sent in the hour from %(hour)s", hour=hour)
+    loc = get_locale()
+    return gettext(
+        "Sent on %(date)s, in the hour from %(time)s UTC",
+        date=format_skeleton("yMMMMd", when, locale=loc),
+        time=format_skeleton("Hm", when, tzinfo=UTC, locale=loc),
+    )
 
 
 def lang_prefix(codes: tuple[str, ...]) -> str:

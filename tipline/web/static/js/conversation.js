@@ -66,7 +66,7 @@
     list.forEach(function (r) {
       var li = template.content.firstElementChild.cloneNode(true);
       li.dataset.replyId = r.id;
-      li.querySelector(".reply-hour").textContent = T("reply_hour", { hour: r.hour });
+      li.querySelector(".reply-hour").textContent = r.when; // written by the server in the page's language
       li.querySelector(".reply-text").textContent = r.text;
       li.querySelector("input[name=reply_id]").value = r.id;
       box.appendChild(li);
@@ -87,7 +87,7 @@
       } catch (_e) {
         text = T("unreadable");
       }
-      out.push({ id: r.id, hour: r.hour, text: text });
+      out.push({ id: r.id, hour: r.hour, when: r.when, text: text });
     }
     return out;
   }

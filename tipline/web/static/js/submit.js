@@ -120,7 +120,7 @@
     async function sealAll(text, files) {
       var keys = keysOf(form);
       var items = [];
-      if (text.trim()) items.push({ name: "your message", size: new Blob([text]).size, text: text });
+      if (text.trim()) items.push({ name: T("your_message"), size: new Blob([text]).size, text: text });
       files.forEach(function (f) {
         items.push({ name: f.name || T("a_file"), size: f.size, file: f });
       });
