@@ -43,7 +43,7 @@ QUEUED = (
     "Your tip will be encrypted and sent as soon as your browser is ready. "
     "If you would rather not wait, you can send it now to be encrypted on our server instead."
 )
-NOT_SENT = "Your tip was not sent. Press Send again to send it to be encrypted on our server."
+NOT_SENT = "Your tip was not sent. Press Send securely again to send it to be encrypted on our server."
 SODIUM = re.compile(r"/static/js/sodium-sumo\.js$")
 ENVELOPE = re.compile(r"/static/js/envelope\.js$")
 LONG = 180_000  # ms: sodium.js without JIT or WebAssembly takes its time to start
