@@ -102,3 +102,9 @@ def submit():
 def thanks():
     """After a follow-up: the message arrived; the way back is the codename the source holds."""
     return render_template("thanks.html")
+
+
+@bp.get("/guide")
+def guide():
+    """The guide for sources: how to stay safe, and what we can and cannot see. Text only."""
+    return render_template("guide.html")
