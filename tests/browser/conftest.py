@@ -406,4 +406,6 @@ def first_done(page, timeout: float | None = None) -> str:
     assert page.inner_text("h1") == THANKS
     words = page.inner_text("#codename").split()
     assert len(words) == 7, words
+    # No language menu beside it: its links would leave the one page that ever shows the codename.
+    assert page.locator("#languages").count() == 0
     return " ".join(words)
