@@ -34,7 +34,9 @@ def browser_strings() -> dict[str, str]:
             "Your tip will be encrypted and sent as soon as your browser is ready. "
             "If you would rather not wait, you can send it now to be encrypted on our server instead."
         ),
-        "not_sent": _("Your tip was not sent. Press Send securely again to send it to be encrypted on our server."),
+        "not_sent": _(
+            "Your tip was not sent. Press Send securely again to send it to be encrypted on our server."
+        ),
         "making": _("Making your codename"),
         "lost": _("The connection was lost before your tip arrived. Nothing was kept. Please try again."),
         "empty": _("Please write a message or attach a file before sending."),
