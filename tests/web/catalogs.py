@@ -177,3 +177,10 @@ def catalog_gaps(po: Path, code: Catalog) -> Iterator[Gap]:
                     f"the inline HTML tags differ: msgid has {_show(tags(sources[0]))}, "
                     f"msgstr has {_show(tags(s))} in {s!r}",
                 )
+
+
+def shown(lang: str, msgid: str, app: str = "source", root: Path = ROOT) -> str:
+    """What a page in `lang` shows for `msgid`, by its .po: the msgstr, or English where the entry
+    is empty or fuzzy (the build leaves those out of the .mo)."""
+    m = read(root / TRANSLATIONS / app / lang / "LC_MESSAGES" / "messages.po").get(msgid)
+    return m.string if m is not None and m.string and not m.fuzzy else msgid
