@@ -149,7 +149,20 @@ def test_a_follow_up_posted_to_es_send_redirects_to_es_thanks(visit):
 
 
 @pytest.mark.parametrize(
-    ("accept", "lang"), [("es", "es"), ("ar,en;q=0.5", "ar"), ("fr", "en"), (None, "en")]
+    ("accept", "lang"),
+    [
+        ("es", "es"),
+        ("ar,en;q=0.5", "ar"),
+        ("es-419,es;q=0.9", "es"),
+        ("ar-EG", "ar"),
+        # The reader's order wins: English first, even as "en-US" beside a plain "es".
+        ("en-US,es;q=0.5", "en"),
+        ("pt-BR,es-MX;q=0.8,en;q=0.5", "es"),
+        ("fr", "en"),
+        ("fr,es;q=0", "en"),  # q=0: not wanted
+        ("*", "en"),
+        (None, "en"),
+    ],
 )
 def test_accept_language_is_a_first_guess_at_the_root(visit, accept, lang):
     headers = {"Accept-Language": accept} if accept else {}

@@ -21,6 +21,7 @@ from babel import Locale
 from babel.dates import format_skeleton
 from flask import Blueprint, Flask, Response, current_app, g, request
 from flask_babel import Babel, get_locale, gettext
+from werkzeug.datastructures import LanguageAccept
 
 TRANSLATIONS = Path(__file__).parent / "translations"
 DEFAULT = "en"
@@ -53,6 +54,21 @@ def _path_lang(path: str, codes: tuple[str, ...]) -> str | None:
     return first if first in codes else None
 
 
+def _guess(accepted: LanguageAccept, codes: tuple[str, ...]) -> str | None:
+    """The first offered language in the reader's own order, by its primary subtag ("es-419" is es).
+
+    Not werkzeug's best_match, which tries every exact match before any regional one, so that
+    "en-US,es;q=0.5" would give Spanish to a reader who asked for English first.
+    """
+    for value, quality in accepted:  # highest quality first
+        if quality <= 0:
+            continue  # "q=0": not wanted at all
+        primary = value.replace("_", "-").split("-", 1)[0].lower()
+        if primary in codes:
+            return primary
+    return None
+
+
 def install(app: Flask, app_name: str) -> tuple[str, ...]:
     """Wire Flask-Babel to the app's catalogs and the locale to the address; returns the codes."""
     codes = available(app_name)
@@ -61,7 +77,7 @@ def install(app: Flask, app_name: str) -> tuple[str, ...]:
     def select() -> str:
         lang = _path_lang(request.path, codes)
         if lang is None and request.path == "/":
-            lang = request.accept_languages.best_match(codes)
+            lang = _guess(request.accept_languages, codes)
         return lang or DEFAULT
 
     Babel(app, locale_selector=select, default_translation_directories=str(TRANSLATIONS / app_name))
