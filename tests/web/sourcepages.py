@@ -7,6 +7,7 @@ left out until its English address answers. To cover a new page, add a function 
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,6 +67,14 @@ def conversation(v: Visit, at: str) -> Response:
     return v.logged_in(at)
 
 
+def reply_deleted(v: Visit, at: str) -> Response:
+    """The conversation page again, with JavaScript off, saying the reply was deleted."""
+    body = v.logged_in(at).body.decode()
+    reply_id = re.search(r'name="reply_id" value="([^"]+)"', body).group(1)
+    fields = {"csrf_token": TOKEN.search(body).group(1), "reply_id": reply_id}
+    return v.srv.post_urlencoded(f"{at}/conversation/delete", fields)
+
+
 def codename_page(v: Visit, at: str) -> Response:
     return v.first_tip(at)
 
@@ -81,6 +90,10 @@ def left(v: Visit, at: str) -> Response:
 
 def not_found(v: Visit, at: str) -> Response:
     return v.fresh().get(f"{at}/no-such-page")
+
+
+def not_allowed(v: Visit, at: str) -> Response:
+    return v.fresh().get(f"{at}/submit")
 
 
 def too_large(v: Visit, at: str) -> Response:
@@ -115,10 +128,12 @@ PAGES: dict[str, tuple[Callable[[Visit, str], Response], int]] = {
     "form": (form, 200),
     "conversation login": (login_page, 200),
     "conversation with a reply": (conversation, 200),
+    "reply deleted": (reply_deleted, 200),
     "codename (JavaScript off)": (codename_page, 200),
     "thanks": (thanks, 200),
     "left": (left, 200),
     "404": (not_found, 404),
+    "405 (GET of a form's address)": (not_allowed, 405),
     "413 from the intake": (too_large, 413),
     "413 from Content-Length": (far_too_large, 413),
     "403 bad CSRF token": (bad_token, 403),
@@ -132,8 +147,10 @@ NO_MENU = {"codename (JavaScript off)"}
 MENU_TO_FORM = {
     "codename (JavaScript off)",
     "conversation with a reply",
+    "reply deleted",
     "left",
     "404",
+    "405 (GET of a form's address)",
     "413 from the intake",
     "413 from Content-Length",
     "403 bad CSRF token",
