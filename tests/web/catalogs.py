@@ -88,13 +88,12 @@ def _strings(value: str | tuple | list) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def _key(m: Message) -> str | tuple[str, str]:
-    msgid = m.id if isinstance(m.id, str) else m.id[0]
-    return (msgid, m.context) if m.context else msgid
-
-
 def _msgid(m: Message) -> str:
-    return m.id if isinstance(m.id, str) else m.id[0]
+    return m.id if isinstance(m.id, str) else m.id[0]  # a plural's key is its singular
+
+
+def _key(m: Message) -> str | tuple[str, str]:
+    return (_msgid(m), m.context) if m.context else _msgid(m)
 
 
 def _where(m: Message) -> str:
