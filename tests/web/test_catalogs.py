@@ -8,6 +8,7 @@ each, so a real gap provably fails the real test.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -40,6 +41,17 @@ def code() -> dict[str, Catalog]:
 
 def test_there_are_catalogs_to_check():
     assert {f"{app_of(p)}/{p.parents[1].name}" for p in SHIPPED} >= {"source/es", "source/ar"}
+
+
+def test_the_checker_extracts_as_dev_catalogs_does():
+    """A tripwire: `./dev catalogs` extracts with each app's mapping file and Babel's default keywords,
+    adding J_ for the journalists' app only. If it changes, catalogs.EXTRA_KEYWORDS must follow."""
+    section = (catalogs.ROOT / "dev").read_text().split("\n  catalogs)", 1)[1].split(";;", 1)[0]
+    assert "-F tipline/web/translations/$app.cfg" in section
+    assert "--no-default-keywords" not in section
+    assert re.findall(r"-k (\S+?)\)", section) == ["J_"]
+    assert "[[ $app == journalist ]] && keys=(-k J_)" in section
+    assert catalogs.EXTRA_KEYWORDS == {"source": (), "journalist": ("J_",)}
 
 
 @pytest.mark.parametrize("app", sorted(catalogs.EXTRA_KEYWORDS))

@@ -120,7 +120,7 @@ PAGE = """<!doctype html><html lang="{lang}"><head><title>{title}</title>
 <p>{first} {second}</p>
 <p id="codename" class="codename" lang="en" dir="ltr">apple banana cherry damson elder fig grape</p>
 <section data-newsroom><p>The Daily Example takes tips about the city council.</p></section>
-<p class="newsroom intro">Our newsroom is on the fourth floor of the old mill.</p>
+<p class="newsroom-text">Our newsroom is on the fourth floor of the old mill.</p>
 <p class="reply-text" dir="auto">A reply the journalist wrote in English, as written.</p>
 <p>{inline}</p><input type="file" aria-label="{label}"><br>
 </main></body></html>"""
