@@ -39,9 +39,9 @@ def language(code: str) -> Language:
     return Language(code, name[:1].upper() + name[1:], "rtl" if loc.text_direction == "rtl" else "ltr")
 
 
-def available(app_name: str) -> tuple[str, ...]:
+def available(app_name: str, translations: Path = TRANSLATIONS) -> tuple[str, ...]:
     """English, then every language whose compiled catalog this app has, in code order."""
-    folder = TRANSLATIONS / app_name
+    folder = translations / app_name
     found = sorted(p.parent.parent.name for p in folder.glob("*/LC_MESSAGES/messages.mo"))
     return (DEFAULT, *(c for c in found if c != DEFAULT))
 
@@ -51,9 +51,12 @@ def _path_lang(path: str, codes: tuple[str, ...]) -> str | None:
     return first if first in codes else None
 
 
-def install(app: Flask, app_name: str) -> tuple[str, ...]:
-    """Wire Flask-Babel to the app's catalogs and the locale to the address; returns the codes."""
-    codes = available(app_name)
+def install(app: Flask, app_name: str, translations: Path = TRANSLATIONS) -> tuple[str, ...]:
+    """Wire Flask-Babel to the app's catalogs and the locale to the address; returns the codes.
+
+    `translations` holds one folder per app (the setting translations_dir may name another).
+    """
+    codes = available(app_name, translations)
     languages = {c: language(c) for c in codes}
 
     def select() -> str:
@@ -62,7 +65,7 @@ def install(app: Flask, app_name: str) -> tuple[str, ...]:
             lang = request.accept_languages.best_match(codes)
         return lang or DEFAULT
 
-    Babel(app, locale_selector=select, default_translation_directories=str(TRANSLATIONS / app_name))
+    Babel(app, locale_selector=select, default_translation_directories=str(translations / app_name))
     app.config["TIPLINE_LANGS"] = codes
 
     @app.url_value_preprocessor
