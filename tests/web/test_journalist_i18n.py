@@ -8,6 +8,7 @@ Babel, and point a real `tipline serve --app journalist` at it with the translat
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -16,13 +17,15 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from tests.web.logins import PASSPHRASE, csrf_pair, enrol, post
-from tests.web.server import Server, make_server
+from tests.web.logins import csrf_pair, post
+from tests.web.newsroom import Newsroom, login, start_newsroom
 
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATIONS = ROOT / "tipline/web/translations"
 POT = TRANSLATIONS / "journalist/messages.pot"
 
+# A few entries of each kind: a template's _(), a {% trans %} with a placeholder and a plural,
+# a view's gettext, and sentences shown in attributes, with the quotes a translator may type.
 GERMAN = {
     "Journalist login": "Anmeldung für Journalisten",
     "Code from your authenticator app": "Code aus Ihrer Authenticator-App",
@@ -36,6 +39,11 @@ GERMAN = {
         "Es gibt %(num)s Gespräch.",
         "Es gibt %(num)s Gespräche.",
     ),
+    "Select submission %(id)s": 'Einsendung "%(id)s" auswählen',
+    "Your browser is getting ready to encrypt your reply before it is sent.": (
+        'Ihr Browser bereitet sich vor, Ihre Antwort zu verschlüsseln, bevor sie "gesendet" wird.'
+    ),
+    "Send reply": "Antwort senden",
 }
 
 
@@ -57,15 +65,27 @@ def german_catalog(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def german(tmp_path_factory, keydir):
-    """The journalist app, serving its plain English pages and the same pages under /de/."""
+def room(tmp_path_factory, keydir):
+    """Both apps on one data folder; the journalist app has a German catalog besides English."""
     base = tmp_path_factory.mktemp("journalist-i18n")
     translations = german_catalog(base / "translations")
-    srv = make_server(base, keydir / "journalist.pub")
-    srv.data_dir.joinpath("tipline.toml").write_text(f'translations_dir = "{translations}"\n')
-    srv.start("--app", "journalist")
-    yield srv
-    srv.stop()
+    nr = start_newsroom(base, keydir, f'translations_dir = "{translations}"\n')
+    yield nr
+    nr.stop()
+
+
+class Attributes(HTMLParser):
+    """The attributes of every element that has an id, as a browser reads them (entities decoded)."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.by_id: dict[str, dict[str, str | None]] = {}
+        self.feed(page)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if found.get("id"):
+            self.by_id[found["id"]] = found  # type: ignore[index]
 
 
 def html_lang(page: str) -> tuple[str, str]:
@@ -74,8 +94,8 @@ def html_lang(page: str) -> tuple[str, str]:
     return m.group(1), m.group(2)
 
 
-def test_login_page_in_the_test_language(german: Server):
-    r = german.get("/de/login")
+def test_login_page_in_the_test_language(room: Newsroom):
+    r = room.journalist.get("/de/login")
     page = r.body.decode()
     assert r.status == 200 and html_lang(page) == ("de", "ltr")
     assert r.header("Content-Language") == "de"
@@ -87,30 +107,42 @@ def test_login_page_in_the_test_language(german: Server):
     assert ">Deutsch</a>" in page
 
 
-def test_plain_address_stays_english(german: Server):
-    page = german.get("/login").body.decode()
+def test_the_plain_address_stays_english(room: Newsroom):
+    page = room.journalist.get("/login").body.decode()
     assert html_lang(page) == ("en", "ltr")
     assert '<label for="code">Code from your authenticator app</label>' in page
 
 
-def test_a_view_message_and_a_plural_in_the_test_language(german: Server, tmp_path):
-    """The view's gettext (a refused login) and the list's ngettext both come from the catalog."""
-    cookie, token = csrf_pair(german, "/de/login")
+def test_a_refused_login_says_why_in_the_test_language(room: Newsroom):
+    j = room.journalist
+    cookie, token = csrf_pair(j, "/de/login")
     fields = {"csrf_token": token, "name": "nobody", "passphrase": "wrong", "code": "000000"}
-    r = post(german, "/de/login", fields, {"tipline_csrf": cookie})
+    r = post(j, "/de/login", fields, {"tipline_csrf": cookie})
     assert r.status == 401
     assert "Name, Passphrase und Code passen nicht zusammen." in r.body.decode()
 
-    name, totp, _ = enrol(german.data_dir, "ana", tmp_path)
-    cookie, token = csrf_pair(german, "/de/login")
-    fields = {"csrf_token": token, "name": name, "passphrase": PASSPHRASE, "code": totp.now()}
-    german.cookies.clear()
-    assert post(german, "/de/login", fields, {"tipline_csrf": cookie}).status == 303
-    r = german.get("/de/")  # with the session cookie the login set
-    page = r.body.decode()
-    assert r.status == 200 and html_lang(page) == ("de", "ltr")
+
+def test_the_list_and_a_conversation_in_the_test_language(room: Newsroom):
+    """A plural, a placeholder, and sentences in attributes whose quotes stay inside them."""
+    cid, _source = room.open_conversation("guten Tag")
+    name = room.enrol("ana")
+    login(room.journalist, name, room.totp[name])
+
+    page = room.journalist.get("/de/").body.decode()
+    assert html_lang(page) == ("de", "ltr")
     assert "<h1>Gespräche und Einsendungen</h1>" in page and "ana abmelden" in page
-    assert "Es gibt 0 Gespräche." in page  # the plural form, for 0 in German as in English
+    assert "Es gibt 1 Gespräch." in page  # the singular: this module opens one conversation
+    (sid,) = re.findall(r'<tr class="submission" data-submission-id="([^"]+)"', page)
+    assert Attributes(page).by_id[f"sel-{sid}"]["aria-label"] == f'Einsendung "{sid}" auswählen'
+
+    page = room.journalist.get(f"/de/conversations/{cid}").body.decode()
+    form = Attributes(page).by_id["reply-form"]
+    assert (
+        form["data-note-loading"]
+        == GERMAN["Your browser is getting ready to encrypt your reply before it is sent."]
+    )
+    assert form["data-recipients"] and form["data-max-bytes"] == "65536"  # the attributes after it survive
+    assert ">Antwort senden</button>" in page
 
 
 def extracted(cfg: Path) -> set[str | tuple[str, ...]]:
@@ -121,10 +153,8 @@ def extracted(cfg: Path) -> set[str | tuple[str, ...]]:
         if method == "jinja2":
             options_map[pattern]["silent"] = "false"  # a template that does not parse fails here
     keywords = {**DEFAULT_KEYWORDS, "J_": None}  # ./dev catalogs: -k J_
-    return {
-        msgid
-        for _file, _line, msgid, _comments, _ctx in extract_from_dir(ROOT, method_map, options_map, keywords)
-    }
+    found = extract_from_dir(ROOT, method_map, options_map, keywords)
+    return {msgid for _file, _line, msgid, _comments, _context in found}
 
 
 def test_the_journalist_pot_is_current():
@@ -132,7 +162,6 @@ def test_the_journalist_pot_is_current():
     with POT.open("rb") as f:
         committed = {m.id for m in read_po(f) if m.id}
     found = extracted(TRANSLATIONS / "journalist.cfg")
-    assert not committed - found, f"in the .pot, no longer in the code: {sorted(map(str, committed - found))}"
-    assert not found - committed, (
-        f"in the code, not in the .pot (run ./dev catalogs): {sorted(map(str, found - committed))}"
-    )
+    stale, missing = sorted(map(str, committed - found)), sorted(map(str, found - committed))
+    assert not stale, f"in the .pot, no longer in the code (run ./dev catalogs): {stale}"
+    assert not missing, f"in the code, not in the .pot (run ./dev catalogs): {missing}"

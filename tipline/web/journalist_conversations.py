@@ -27,6 +27,7 @@ from tipline.store.submissions import IntakeError
 from tipline.textmark import J_
 
 from .journalist import _check_post, _csrf_page, _human, login_required
+from .journalist_strings import reply_strings
 from .reply_upload import EnvelopeUpload, drain
 from .security import check_origin
 
@@ -84,6 +85,7 @@ def _page(cid: str, status: int = 200, error: str | None = None, text: str = "")
         scripts=all(t.assets.exists(n) for n in SCRIPTS),
         max_text=MAX_REPLY_TEXT,
         human=_human,
+        reply_strings=reply_strings,
         me=g.journalist,
     )
 
