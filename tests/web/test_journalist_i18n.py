@@ -17,8 +17,8 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from tests.web.logins import csrf_pair, post
-from tests.web.newsroom import Newsroom, login, start_newsroom
+from tests.web.logins import PASSPHRASE, csrf_pair, post
+from tests.web.newsroom import Newsroom, login, start_newsroom, token_of
 
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATIONS = ROOT / "tipline/web/translations"
@@ -131,7 +131,7 @@ def test_the_list_and_a_conversation_in_the_test_language(room: Newsroom):
     page = room.journalist.get("/de/").body.decode()
     assert html_lang(page) == ("de", "ltr")
     assert "<h1>Gespräche und Einsendungen</h1>" in page and "ana abmelden" in page
-    assert "Es gibt 1 Gespräch." in page  # the singular: this module opens one conversation
+    assert "Es gibt 1 Gespräch." in page  # singular: the first one this module opens
     (sid,) = re.findall(r'<tr class="submission" data-submission-id="([^"]+)"', page)
     assert Attributes(page).by_id[f"sel-{sid}"]["aria-label"] == f'Einsendung "{sid}" auswählen'
 
@@ -143,6 +143,33 @@ def test_the_list_and_a_conversation_in_the_test_language(room: Newsroom):
     )
     assert form["data-recipients"] and form["data-max-bytes"] == "65536"  # the attributes after it survive
     assert ">Antwort senden</button>" in page
+
+
+def addresses(page: str) -> list[str]:
+    """Every link and form address of the page's main part (not the language menu, not /static)."""
+    main = page.split("<main", 1)[1]
+    return re.findall(r'(?:href|action|formaction|data-envelope-action)="(/[^"]*)"', main)
+
+
+def test_the_language_survives_every_link_form_and_redirect(room: Newsroom):
+    """A journalist reading German stays in German: the login, the list, a conversation, a refusal."""
+    j = room.journalist
+    cid, _source = room.open_conversation("auf Deutsch bleiben")
+    name = room.enrol("bo")
+    j.cookies.clear()
+    cookie, token = csrf_pair(j, "/de/login")
+    fields = {"csrf_token": token, "name": name, "passphrase": PASSPHRASE, "code": room.totp[name].now()}
+    r = post(j, "/de/login", fields, {"tipline_csrf": cookie})
+    assert r.status == 303 and r.header("Location") == "/de/"
+    assert any(k.endswith("tipline-session") for k in j.cookies)  # the jar keeps the login's cookie
+    for path in ("/de/", f"/de/conversations/{cid}"):
+        found = addresses(j.get(path).body.decode())
+        assert found and all(a.startswith("/de/") for a in found), (path, found)
+    r = j.request("GET", "/de/", cookies=False)
+    assert r.status == 303 and r.header("Location") == "/de/login"
+    token = token_of(j, f"/de/conversations/{cid}")
+    r = j.post_urlencoded(f"/de/conversations/{cid}/reply", {"csrf_token": token, "message": "Danke"})
+    assert r.status == 303 and r.header("Location") == f"/de/conversations/{cid}?sent=1"
 
 
 def extracted(cfg: Path) -> set[str | tuple[str, ...]]:

@@ -18,7 +18,6 @@ from flask import (
     redirect,
     request,
     stream_with_context,
-    url_for,
 )
 from flask_babel import format_decimal, gettext, ngettext
 
@@ -30,6 +29,7 @@ from tipline.store.submissions import SubmissionInfo, current_hour
 from tipline.textmark import J_
 
 from .grouping import groups
+from .i18n import link
 from .security import check_origin
 
 bp = Blueprint("journalist", __name__)
@@ -69,7 +69,7 @@ def login_required(view):
     def wrapper(*args, **kwargs):
         user = _ctx().accounts.session_user(request.cookies.get(_cookie_name(), ""))
         if user is None:
-            return redirect(url_for("journalist.login"), code=303)
+            return redirect(link("/login"), code=303)
         g.journalist = user
         return view(*args, **kwargs)
 
@@ -106,7 +106,7 @@ def login_post():
     except AccountError as e:  # the installation's TOTP key does not fit: the admin must act
         current_app.logger.error("%s", e)
         abort(500)
-    resp = redirect(url_for("journalist.index"), code=303)
+    resp = redirect(link("/"), code=303)
     t.csrf.rotate(resp)
     resp.set_cookie(
         _cookie_name(),
@@ -124,7 +124,7 @@ def login_post():
 def logout():
     _check_post()
     _ctx().accounts.logout(request.cookies.get(_cookie_name(), ""))
-    resp = redirect(url_for("journalist.login"), code=303)
+    resp = redirect(link("/login"), code=303)
     resp.delete_cookie(_cookie_name(), path="/")
     return resp
 

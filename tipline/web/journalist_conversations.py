@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import base64
 import io
+from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect, request
 from flask_babel import gettext
 from werkzeug.exceptions import HTTPException
 
@@ -26,6 +27,7 @@ from tipline.store.replies import MAX_REPLY_ENVELOPE, MAX_REPLY_TEXT, reply_reci
 from tipline.store.submissions import IntakeError
 from tipline.textmark import J_
 
+from .i18n import link
 from .journalist import _check_post, _csrf_page, _human, login_required
 from .journalist_strings import reply_strings
 from .reply_upload import EnvelopeUpload, drain
@@ -48,6 +50,11 @@ class NoEnvelopeChosen(IntakeError):
 def _say(e: IntakeError) -> str:
     """A refusal's reason in the page's language (the store's message is its English msgid)."""
     return gettext(e.message, **e.params)
+
+
+def _address(cid: str) -> str:
+    """The conversation's page, in the page's language (the id comes from the address: quoted)."""
+    return link("/conversations/" + quote(cid, safe=""))
 
 
 def _ctx():
@@ -107,13 +114,13 @@ def _refused(cid: str, e: IntakeError, as_json: bool) -> Response:
         status,
         title=gettext("The reply was not kept"),
         text=_say(e),
-        back=None if gone else url_for("conversations.conversation", cid=cid),
+        back=None if gone else _address(cid),
         back_text=None if gone else gettext("Back to the conversation"),
     )
 
 
 def _done(cid: str, as_json: bool) -> Response:
-    page = url_for("conversations.conversation", cid=cid, sent=1)
+    page = _address(cid) + "?sent=1"
     return jsonify(ok=True, next=page) if as_json else redirect(page, code=303)  # type: ignore[return-value]
 
 
