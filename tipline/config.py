@@ -56,6 +56,9 @@ class Settings:
     # and this long after the login however often it is renewed: the server cannot revoke a copy.
     source_session_minutes: int = 30
     source_session_max_minutes: int = 120
+    # A folder of compiled catalogs (<app>/<lang>/LC_MESSAGES/messages.mo) read instead of the
+    # package's own, to try a translation before it ships; empty: the package's (docs/translating.md).
+    translations_dir: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -180,5 +180,5 @@ def test_the_conversation_pages_pass_axe(room, open_tab, scheme):
     tab.page.wait_for_selector("text=Delete for good")
     check("deleting a conversation")
     tab.page.click("button:has-text('Delete for good')")
-    assert "1 conversation(s)" in tab.page.inner_text("main")
+    assert "Deleted 1 conversation too" in tab.page.inner_text("main")
     assert room.convs.get(cid) is None

@@ -323,7 +323,7 @@ def test_delete_a_whole_conversation_with_its_source_record(room, j):
     token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page).group(1)
     fields = {"csrf_token": token, "confirm": "yes", "conversation": cid, "id": subs}
     r = j.post_urlencoded("/delete/confirmed", fields)
-    assert r.status == 200 and b"1 conversation(s)" in r.body
+    assert r.status == 200 and b"Deleted 1 conversation too" in r.body
     assert room.convs.get(cid) is None and room.convs.find(source.derived.verifier_hash) is None
     assert not (room.data_dir / "store" / "replies" / rid).exists()
     assert all(not (room.data_dir / "store" / "submissions" / s).exists() for s in subs)

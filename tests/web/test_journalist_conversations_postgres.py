@@ -56,7 +56,7 @@ def test_conversations_in_the_journalist_app_on_postgres(pg_url, tmp_path, keydi
         r = j.post_urlencoded(
             "/delete/confirmed", {"csrf_token": token, "confirm": "yes", "conversation": cid, "id": subs}
         )
-        assert r.status == 200 and b"1 conversation(s)" in r.body
+        assert r.status == 200 and b"Deleted 1 conversation too" in r.body
         assert room.convs.get(cid) is None and room.convs.find(source.derived.verifier_hash) is None
         assert list((room.data_dir / "store" / "replies").iterdir()) == []
         assert room.convs.get(older) is not None

@@ -14,6 +14,7 @@ from tipline.format.header import MAX_RECIPIENTS
 from tipline.format.keys import PublicKey, check_sealable
 from tipline.format.payload import Metadata
 from tipline.format.stream import seal_bytes
+from tipline.textmark import J_
 
 from .submissions import IntakeError
 
@@ -27,39 +28,50 @@ MESSAGE = Metadata("message", "", "text/plain; charset=utf-8")
 
 class EmptyReply(IntakeError):
     def __init__(self) -> None:
-        super().__init__("The reply is empty. Nothing was sent: write the reply, then send it.")
+        super().__init__(J_("The reply is empty. Nothing was sent: write the reply, then send it."))
 
 
 class ReplyTextTooLong(IntakeError):
     def __init__(self) -> None:
         super().__init__(
-            f"This reply is longer than the {MAX_REPLY_TEXT:,} bytes a reply may be. "
-            "Nothing was kept: shorten it, or split it over two replies."
+            J_(
+                "This reply is longer than the %(limit)s bytes a reply may be. "
+                "Nothing was kept: shorten it, or split it over two replies."
+            ),
+            limit=f"{MAX_REPLY_TEXT:,}",
         )
 
 
 class NoNewsroomKey(IntakeError):
     def __init__(self) -> None:
         super().__init__(
-            "This tip line has no active journalist key, so the newsroom could not read its own reply. "
-            "Nothing was kept: an administrator must add a key with `tipline keys add` first."
+            J_(
+                "This tip line has no active journalist key, so the newsroom could not read its own reply. "
+                "Nothing was kept: an administrator must add a key with `tipline keys add` first."
+            )
         )
 
 
 class TooManyNewsroomKeys(IntakeError):
     def __init__(self) -> None:
         super().__init__(
-            f"This tip line has more than {MAX_RECIPIENTS - 1} active journalist keys, and a reply "
-            f"can be sealed to {MAX_RECIPIENTS} keys at most, the source's among them. Nothing was "
-            "kept: an administrator must retire a key with `tipline keys retire` first."
+            J_(
+                "This tip line has more than %(most)s active journalist keys, and a reply can be sealed "
+                "to %(limit)s keys at most, the source's among them. Nothing was kept: an administrator "
+                "must retire a key with `tipline keys retire` first."
+            ),
+            most=MAX_RECIPIENTS - 1,
+            limit=MAX_RECIPIENTS,
         )
 
 
 class UnsealableSource(IntakeError):
     def __init__(self) -> None:
         super().__init__(
-            "This conversation's source key is one that nothing can be sealed to, so no reply could "
-            "reach its source. Its tips can still be read; a reply cannot be sent."
+            J_(
+                "This conversation's source key is one that nothing can be sealed to, so no reply could "
+                "reach its source. Its tips can still be read; a reply cannot be sent."
+            )
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flask import Flask, Response, g, jsonify, render_template, request, send_from_directory
@@ -19,8 +20,8 @@ from tipline.textmark import N_
 
 from .assets import Assets
 from .digest import hold_tipline_logs
+from .i18n import TRANSLATIONS, register
 from .i18n import install as install_i18n
-from .i18n import register
 from .logs import TiplineFlask, log_unexpected
 from .reply_upload import JournalistRequest
 from .security import Csrf, install_headers
@@ -101,7 +102,7 @@ def _base_app(settings: Settings, app_name: str) -> tuple[Flask, Context]:
     app.extensions["tipline"] = ctx
     app.jinja_env.globals["sri"] = ctx.assets.sri
     install_headers(app, settings.onion_address)
-    install_i18n(app, app_name)
+    install_i18n(app, app_name, Path(settings.translations_dir or TRANSLATIONS))
 
     @app.get("/static/<path:name>")
     def static(name: str) -> Response:

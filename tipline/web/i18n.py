@@ -42,9 +42,9 @@ def language(code: str) -> Language:
     return Language(code, name[:1].upper() + name[1:], "rtl" if loc.text_direction == "rtl" else "ltr")
 
 
-def available(app_name: str) -> tuple[str, ...]:
+def available(app_name: str, translations: Path = TRANSLATIONS) -> tuple[str, ...]:
     """English, then every language whose compiled catalog this app has, in code order."""
-    folder = TRANSLATIONS / app_name
+    folder = translations / app_name
     found = sorted(p.parent.parent.name for p in folder.glob("*/LC_MESSAGES/messages.mo"))
     return (DEFAULT, *(c for c in found if c != DEFAULT))
 
@@ -60,18 +60,23 @@ def _guess(accepted: LanguageAccept, codes: tuple[str, ...]) -> str | None:
     Not werkzeug's best_match, which tries every exact match before any regional one, so that
     "en-US,es;q=0.5" would give Spanish to a reader who asked for English first.
     """
+    by_tag = {c.replace("_", "-").lower(): c for c in codes}
     for value, quality in accepted:  # highest quality first
         if quality <= 0:
             continue  # "q=0": not wanted at all
-        primary = value.replace("_", "-").split("-", 1)[0].lower()
-        if primary in codes:
-            return primary
+        tag = value.replace("_", "-").lower()
+        primary = tag.split("-", 1)[0]
+        if tag in by_tag or primary in by_tag:  # "pt-BR" is pt_BR; "es-419" is es
+            return by_tag.get(tag) or by_tag[primary]
     return None
 
 
-def install(app: Flask, app_name: str) -> tuple[str, ...]:
-    """Wire Flask-Babel to the app's catalogs and the locale to the address; returns the codes."""
-    codes = available(app_name)
+def install(app: Flask, app_name: str, translations: Path = TRANSLATIONS) -> tuple[str, ...]:
+    """Wire Flask-Babel to the app's catalogs and the locale to the address; returns the codes.
+
+    `translations` holds one folder per app (the setting translations_dir may name another).
+    """
+    codes = available(app_name, translations)
     languages = {c: language(c) for c in codes}
 
     def select() -> str:
@@ -80,7 +85,7 @@ def install(app: Flask, app_name: str) -> tuple[str, ...]:
             lang = _guess(request.accept_languages, codes)
         return lang or DEFAULT
 
-    Babel(app, locale_selector=select, default_translation_directories=str(TRANSLATIONS / app_name))
+    Babel(app, locale_selector=select, default_translation_directories=str(translations / app_name))
     app.config["TIPLINE_LANGS"] = codes
 
     @app.url_value_preprocessor

@@ -18,16 +18,18 @@ from flask import (
     redirect,
     request,
     stream_with_context,
-    url_for,
 )
+from flask_babel import format_decimal, gettext, ngettext
 
 from tipline.store.accounts import AccountError, LoginRefused, Throttled
 from tipline.store.conversations import ConversationStore
 from tipline.store.export import iter_export
 from tipline.store.keyring import compact
 from tipline.store.submissions import SubmissionInfo, current_hour
+from tipline.textmark import J_
 
 from .grouping import groups
+from .i18n import link
 from .security import check_origin
 
 bp = Blueprint("journalist", __name__)
@@ -67,7 +69,7 @@ def login_required(view):
     def wrapper(*args, **kwargs):
         user = _ctx().accounts.session_user(request.cookies.get(_cookie_name(), ""))
         if user is None:
-            return redirect(url_for("journalist.login"), code=303)
+            return redirect(link("/login"), code=303)
         g.journalist = user
         return view(*args, **kwargs)
 
@@ -87,19 +89,24 @@ def login_post():
     try:
         token = t.accounts.login(form.get("name", ""), form.get("passphrase", ""), form.get("code", ""))
     except Throttled as e:
-        resp = _csrf_page("j_login.html", 429, error=str(e))
+        error = ngettext(
+            "Too many attempts. Wait %(num)s second, then try again.",
+            "Too many attempts. Wait %(num)s seconds, then try again.",
+            e.wait,
+        )
+        resp = _csrf_page("j_login.html", 429, error=error)
         resp.headers["Retry-After"] = str(e.wait)
         return resp
     except LoginRefused:
         return _csrf_page(
             "j_login.html",
             401,
-            error="That name, passphrase and code did not work together. Check them and try again.",
+            error=gettext("That name, passphrase and code did not work together. Check them and try again."),
         )
     except AccountError as e:  # the installation's TOTP key does not fit: the admin must act
         current_app.logger.error("%s", e)
         abort(500)
-    resp = redirect(url_for("journalist.index"), code=303)
+    resp = redirect(link("/"), code=303)
     t.csrf.rotate(resp)
     resp.set_cookie(
         _cookie_name(),
@@ -117,17 +124,23 @@ def login_post():
 def logout():
     _check_post()
     _ctx().accounts.logout(request.cookies.get(_cookie_name(), ""))
-    resp = redirect(url_for("journalist.login"), code=303)
+    resp = redirect(link("/login"), code=303)
     resp.delete_cookie(_cookie_name(), path="/")
     return resp
 
 
+# Sizes above a KB, one decimal in the page's language's digits.
+UNITS = (J_("%(size)s KB"), J_("%(size)s MB"), J_("%(size)s GB"))
+
+
 def _human(n: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
+    """A size as the pages show it, in the page's language: "512 bytes", "1.5 KB"."""
+    if n < 1024:
+        return ngettext("%(num)s byte", "%(num)s bytes", n)
+    size, unit = n / 1024, 0
+    while size >= 1024 and unit < len(UNITS) - 1:
+        size, unit = size / 1024, unit + 1
+    return gettext(UNITS[unit], size=format_decimal(size, "0.0"))
 
 
 @bp.get("/")
@@ -174,8 +187,8 @@ def download():
         return _csrf_page(
             "j_message.html",
             400,
-            title="Nothing selected",
-            text="Select at least one submission or conversation, or choose Download all new.",
+            title=gettext("Nothing selected"),
+            text=gettext("Select at least one submission or conversation, or choose Download all new."),
         )
     ids = [s.id for s in subs]
     me = g.journalist
@@ -202,8 +215,8 @@ def delete_confirm():
         return _csrf_page(
             "j_message.html",
             400,
-            title="Nothing selected",
-            text="Select the submissions or the conversations to delete.",
+            title=gettext("Nothing selected"),
+            text=gettext("Select the submissions or the conversations to delete."),
         )
     chosen = {s.id for s in subs}
     # A conversation whose every submission is chosen goes too (the store's rule): say so first.
@@ -224,10 +237,14 @@ def delete_done():
         abort(400)
     # One transaction: a conversation chosen whole goes with its source record and its replies.
     n, c = _ctx().store.remove(request.form.getlist("id"), _chosen_conversations())
-    text = f"Deleted {n} submission(s), their files and their rows."
-    if c:
-        text = (
-            f"Deleted {n} submission(s) and {c} conversation(s), with their files, their replies, "
-            "their rows and the source's record."
-        )
-    return _csrf_page("j_message.html", title="Deleted", text=text)
+    text = ngettext(
+        "Deleted %(num)s submission, with its files and its row.",
+        "Deleted %(num)s submissions, with their files and their rows.",
+        n,
+    )
+    more = ngettext(
+        "Deleted %(num)s conversation too, with its replies and the source's record.",
+        "Deleted %(num)s conversations too, with their replies and their sources' records.",
+        c,
+    )
+    return _csrf_page("j_message.html", title=gettext("Deleted"), text=text, more=more if c else None)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import base64
 import io
+from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect, request
+from flask_babel import gettext
 from werkzeug.exceptions import HTTPException
 
 from tipline.store.conversations import (
@@ -23,8 +25,11 @@ from tipline.store.conversations import (
 )
 from tipline.store.replies import MAX_REPLY_ENVELOPE, MAX_REPLY_TEXT, reply_recipients, seal_reply
 from tipline.store.submissions import IntakeError
+from tipline.textmark import J_
 
+from .i18n import link
 from .journalist import _check_post, _csrf_page, _human, login_required
+from .journalist_strings import reply_strings
 from .reply_upload import EnvelopeUpload, drain
 from .security import check_origin
 
@@ -37,7 +42,19 @@ SCRIPTS = ("js/sodium.js", "js/envelope.js", "js/reply.js")
 
 class NoEnvelopeChosen(IntakeError):
     def __init__(self) -> None:
-        super().__init__("No file was chosen. Nothing was kept: choose the reply envelope, then upload it.")
+        super().__init__(
+            J_("No file was chosen. Nothing was kept: choose the reply envelope, then upload it.")
+        )
+
+
+def _say(e: IntakeError) -> str:
+    """A refusal's reason in the page's language (the store's message is its English msgid)."""
+    return gettext(e.message, **e.params)
+
+
+def _address(cid: str) -> str:
+    """The conversation's page, in the page's language (the id comes from the address: quoted)."""
+    return link("/conversations/" + quote(cid, safe=""))
 
 
 def _ctx():
@@ -58,7 +75,7 @@ def _page(cid: str, status: int = 200, error: str | None = None, text: str = "")
         recipients = reply_recipients(conv.source_public_key, t.keyring.active())
         key_problem = None
     except IntakeError as e:
-        recipients, key_problem = [], str(e)
+        recipients, key_problem = [], _say(e)
     subs = {s.id: s for s in t.store.list(conversation_id=cid)}
     return _csrf_page(
         "j_conversation.html",
@@ -75,6 +92,7 @@ def _page(cid: str, status: int = 200, error: str | None = None, text: str = "")
         scripts=all(t.assets.exists(n) for n in SCRIPTS),
         max_text=MAX_REPLY_TEXT,
         human=_human,
+        reply_strings=reply_strings,
         me=g.journalist,
     )
 
@@ -89,20 +107,20 @@ def _refused(cid: str, e: IntakeError, as_json: bool) -> Response:
     """A refused reply: what happened and what to do, and a way back. Nothing was kept."""
     status = 404 if isinstance(e, NoSuchConversation) else 413 if isinstance(e, ReplyTooLarge) else 400
     if as_json:
-        return jsonify(ok=False, error=str(e)), status  # type: ignore[return-value]
+        return jsonify(ok=False, error=_say(e)), status  # type: ignore[return-value]
     gone = isinstance(e, NoSuchConversation)
     return _csrf_page(
         "j_message.html",
         status,
-        title="The reply was not kept",
-        text=str(e),
-        back=None if gone else url_for("conversations.conversation", cid=cid),
-        back_text=None if gone else "Back to the conversation",
+        title=gettext("The reply was not kept"),
+        text=_say(e),
+        back=None if gone else _address(cid),
+        back_text=None if gone else gettext("Back to the conversation"),
     )
 
 
 def _done(cid: str, as_json: bool) -> Response:
-    page = url_for("conversations.conversation", cid=cid, sent=1)
+    page = _address(cid) + "?sent=1"
     return jsonify(ok=True, next=page) if as_json else redirect(page, code=303)  # type: ignore[return-value]
 
 
@@ -122,7 +140,7 @@ def reply(cid: str):
     except NoSuchConversation as e:
         return _refused(cid, e, as_json=False)
     except IntakeError as e:
-        return _page(cid, 400, error=str(e), text=text)
+        return _page(cid, 400, error=_say(e), text=text)
     return _done(cid, as_json=False)
 
 
