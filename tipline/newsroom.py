@@ -36,7 +36,7 @@ EXT = {"png": "png", "jpeg": "jpg", "webp": "webp"}
 # "<b", "</", "<!--", "<?xml", "&amp;", "&#60;": a tag or an entity. "a < b" and "R&D" are fine.
 _MARKUP = re.compile(r"<[A-Za-z/!?]|&(?:#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -171,13 +171,14 @@ def _text(where: str, key: str, value: Any) -> str | tuple[str, ...]:
             f"{where} {key} holds {markup.group(0)!r}, which looks like HTML. Write plain text: it is "
             "shown exactly as written, never as HTML (a blank line starts a new paragraph)."
         )
-    control = _CONTROL.search(text.replace("\t", " ") if key != "name" else text)
-    if control or (key == "name" and "\n" in text):
-        char = control.group(0) if control else "\n"
-        raise _Bad(f"{where} {key} holds a control character (U+{ord(char):04X}); remove it.")
+    if key == "name" and "\n" in text:
+        raise _Bad(f"{where} name should be on one line.")
+    control = _CONTROL.search(text)
+    if control:
+        raise _Bad(f"{where} {key} holds a control character (U+{ord(control.group(0)):04X}); remove it.")
     if key == "name":
         return text
-    paragraphs = ("\n".join(ln.strip() for ln in p.split("\n")) for p in _BLANK_LINE.split(text))
+    paragraphs = ("\n".join(ln.strip() for ln in p.split("\n")).strip() for p in _BLANK_LINES.split(text))
     return tuple(p for p in paragraphs if p)
 
 
@@ -194,10 +195,14 @@ def read_logo(where: str, value: Any) -> Logo:
         )
     try:
         # O_NONBLOCK: a FIFO or device named as the logo must not hang the start.
-        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise _Bad(f"{where} logo {path} is not a regular file.")
-            data = f.read(LOGO_MAX_BYTES + 1)
+            with open(fd, "rb", closefd=False) as f:
+                data = f.read(LOGO_MAX_BYTES + 1)
+        finally:
+            os.close(fd)
     except OSError as e:
         raise _Bad(f"{where} logo: cannot read {path} ({e.strerror}).") from None
     if len(data) > LOGO_MAX_BYTES:
