@@ -188,3 +188,18 @@ def test_newsroom_must_be_a_table(tmp_path):
     (tmp_path / "tipline.toml").write_text('newsroom = "The Daily Example"\n')
     with pytest.raises(ConfigError, match=r"newsroom should be a table \(\[newsroom\]\)"):
         load_settings(tmp_path, environ={})
+
+
+def test_the_docs_example_loads_as_documented(tmp_path):
+    """docs/newsroom.md's example tipline.toml, with a real logo where it names one."""
+    import re
+
+    doc = (Path(__file__).parents[1] / "docs" / "newsroom.md").read_text("utf-8")
+    (example,) = re.findall(r"```toml\n(.*?)```", doc, re.S)
+    shutil.copy(IMAGES / "logo.png", tmp_path / "logo.png")
+    newsroom = newsroom_of(tmp_path, example)
+    en, es, ar = (newsroom.voice(c) for c in ("en", "es", "ar"))
+    assert en.name == "The Daily Example" and len(en.intro) == 2 and en.logo.kind == "png"
+    assert en.other_ways == ("Signal: dailyexample.01\nPost: The Daily Example, PO Box 12, Springfield",)
+    assert es.name == "El Diario de Ejemplo" and es.other_ways == en.other_ways and es.verify != en.verify
+    assert ar.name == "المثال اليومي" and ar.intro == en.intro
