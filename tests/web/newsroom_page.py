@@ -65,5 +65,6 @@ def title(page: str) -> str:
 
 
 def h1(page: str) -> str:
-    """The first heading: the form's (the thanks section's comes after it)."""
-    return html.unescape(re.search(r"<h1>(.*?)</h1>", page, re.S).group(1).strip())
+    """The first heading's text: the form's (the thanks section's comes after it)."""
+    inner = re.search(r"<h1>(.*?)</h1>", page, re.S).group(1)
+    return html.unescape(re.sub(r"</?bdi>", "", inner).strip())

@@ -52,6 +52,7 @@ def test_the_name_is_in_the_title_and_the_heading(newsroom_site, path, name):
     # One sentence with the name in it, in the page's language where the catalog has it.
     assert name in title(page) and title(page) != name
     assert name in h1(page) and h1(page) != name
+    assert f"<bdi>{name}</bdi>" in page  # its own direction inside the sentence
     if path == "/":
         assert title(page) == h1(page) == f"Send a tip securely to {NAME}"
 
