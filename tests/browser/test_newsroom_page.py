@@ -24,8 +24,10 @@ BOXES = """() => {
                  right: main.getBoundingClientRect().right - parseFloat(style.paddingRight)};
   const img = document.getElementById("newsroom-logo");
   const code = document.querySelector("#key-fingerprints code");
+  const intro = document.querySelector("#newsroom-intro p");
   return {main: inner, logo: box(img), loaded: img.complete && img.naturalWidth,
           code: getComputedStyle(code).direction, page: getComputedStyle(document.body).direction,
+          intro: getComputedStyle(intro).direction,
           width: document.documentElement.scrollWidth};
 }"""
 
@@ -46,6 +48,7 @@ def test_the_logo_loads_same_origin_under_the_csp_at_the_start_of_the_line(open_
         b = tab.page.evaluate(BOXES)  # Playwright's own evaluation: it runs with the page's scripts off too
         assert b["loaded"] == (80 if path == "/es/" else 120), path  # decoded: the Spanish logo is its own
         assert b["page"] == direction and b["code"] == "ltr", b  # fingerprints are not words
+        assert b["intro"] == "ltr", b  # English (Arabic falls back to it), Spanish: by their own letters
         start, end = ("left", "right") if direction == "ltr" else ("right", "left")
         assert abs(b["logo"][start] - b["main"][start]) < 1, (path, b)  # the logo at the line's start
         assert abs(b["logo"][end] - b["main"][end]) > 100, (path, b)

@@ -55,7 +55,7 @@ def element(page: str, ident: str) -> str | None:
     return page[m.start() : end]
 
 
-def texts(fragment: str, selector: str = r'<p class="newsroom-text">(.*?)</p>') -> tuple[str, ...]:
+def texts(fragment: str, selector: str = r'<p class="newsroom-text" dir="auto">(.*?)</p>') -> tuple[str, ...]:
     """The plain text of each match, HTML entities decoded (what a reader sees)."""
     return tuple(html.unescape(t) for t in re.findall(selector, fragment, re.S))
 
