@@ -47,6 +47,14 @@ try:
     require_loopback_bind(_settings.bind, "Set TIPLINE_BIND")
 except ConfigError as e:
     raise SystemExit(f"tipline: {e}") from None
+if _app == "source":  # the newsroom's page, logos read, as `tipline serve` checks it (docs/newsroom.md)
+    from tipline.newsroom import NewsroomError
+    from tipline.web.newsroom_page import load_newsroom
+
+    try:
+        load_newsroom(_settings)
+    except NewsroomError as e:
+        raise SystemExit(f"tipline: {e}") from None
 
 # What the apps create is for their group and nobody else: the source app's user writes
 # envelopes and database rows that the journalist app's user, in the same group, reads and

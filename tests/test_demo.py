@@ -15,24 +15,27 @@ import time
 from pathlib import Path
 
 import pyotp
+import pytest
 
 from tests.conftest import submission_folders
 from tests.web.conversations import CODENAME, login, reply_texts
 from tests.web.newsroom import token_of
+from tests.web.newsroom_page import h1, title
 from tests.web.server import Server, free_port
 
 TOKEN = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 
 
-def demo_command(folder: Path) -> list[str]:
-    """`tipline demo` on `folder`, on a free port."""
-    return [sys.executable, "-m", "tipline.cli", "demo", "--dir", str(folder), "--port", str(free_port())]
+def demo_command(folder: Path, *flags: str) -> list[str]:
+    """`tipline demo` on `folder`, on a free port, with any other flags."""
+    port = str(free_port())
+    return [sys.executable, "-m", "tipline.cli", "demo", "--dir", str(folder), "--port", port, *flags]
 
 
-def start_demo(folder: Path, cwd: Path) -> tuple[subprocess.Popen, str]:
+def start_demo(folder: Path, cwd: Path, *flags: str) -> tuple[subprocess.Popen, str]:
     """`tipline demo` in its own process group; returns once it printed how to stop it."""
     proc = subprocess.Popen(
-        demo_command(folder),
+        demo_command(folder, *flags),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -55,7 +58,7 @@ def printed(text: str, label: str) -> str:
 
 def servers(text: str, folder: Path, work: Path) -> tuple[Server, Server]:
     def at(label: str) -> Server:
-        port = int(re.fullmatch(r"http://127\.0\.0\.1:(\d+)/", printed(text, label)).group(1))
+        port = int(re.fullmatch(r"http://127\.0\.0\.1:(\d+)/(?:[a-z]+/)?", printed(text, label)).group(1))
         return Server(folder / "data", work, work / "unused.log", port)
 
     return at("Source side"), at("Journalist side")
@@ -252,3 +255,37 @@ def test_ctrl_c_while_the_demo_key_is_made_stops_without_a_traceback(tmp_path):
     assert "Traceback" not in out, out
     assert proc.returncode == 130, out
     assert not (folder / "data").exists()  # stopped before anything was served
+
+
+def test_demo_with_org_and_lang_shows_the_newsrooms_translated_page(tmp_path):
+    folder = tmp_path / "demo"
+    proc, text = start_demo(folder, tmp_path, "--org", "El Diario de Ejemplo", "--lang", "es")
+    try:
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/es/", printed(text, "Source side"))
+        src, j = servers(text, folder, tmp_path)
+        page = src.get("/es/").body.decode()
+        assert '<html lang="es" dir="ltr">' in page
+        assert "El Diario de Ejemplo" in title(page) and "El Diario de Ejemplo" in h1(page)
+        assert "El Diario de Ejemplo" in h1(src.get("/").body.decode())  # the name, in every language
+        assert j.get("/login").status == 200
+        proc.send_signal(signal.SIGTERM)
+        stopped(proc, folder)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--lang", "fr"), "--lang fr: the source pages are offered in en, "),
+        (("--org", "<b>News</b>"), "--org: the name holds '<b', which looks like HTML."),
+        (("--org", "N" * 101), "--org: the name is 101 characters long; the most is 100."),
+    ],
+)
+def test_demo_refuses_a_language_it_lacks_or_a_bad_name_before_making_anything(tmp_path, flags, message):
+    r = subprocess.run(demo_command(tmp_path / "demo", *flags), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.startswith(f"tipline: {message}") and r.stderr.count("\n") == 1
+    assert "Traceback" not in r.stderr + r.stdout
+    assert not (tmp_path / "demo").exists()

@@ -59,6 +59,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         require_loopback_bind(settings.bind, "Set --bind (or TIPLINE_BIND, or bind in tipline.toml)")
     except ConfigError as e:
         raise CliError(str(e), 2) from None
+    if args.app == "source":
+        _check_newsroom(settings)
     if not Keyring(settings.keys_dir).active():
         raise CliError(
             f"No recipient key in {settings.keys_dir}, so tips could not be encrypted. "
@@ -74,6 +76,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     factory = create_journalist_app if args.app == "journalist" else create_source_app
     TiplineServer(factory, settings).run()
     return 0
+
+
+def _check_newsroom(settings: Settings) -> None:
+    """The [newsroom] settings, logos read, before any worker starts: a mistake is one line."""
+    from tipline.newsroom import NewsroomError
+    from tipline.web.newsroom_page import load_newsroom
+
+    try:
+        load_newsroom(settings)
+    except NewsroomError as e:
+        raise CliError(str(e), 2) from None
 
 
 @contextlib.contextmanager
@@ -324,7 +337,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"Cannot set up the demo in {args.dir}",
         "Check that this user may write there, or give another folder with --dir.",
     ):
-        return run_demo(args.dir, args.port)
+        return run_demo(args.dir, args.port, org=args.org, lang=args.lang)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -442,6 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--dir", type=Path, default=Path("tipline-demo"), help="demo folder (default ./tipline-demo)"
     )
     d.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
+    d.add_argument("--org", help='the newsroom\'s name on the source pages, e.g. "The Daily Example"')
+    d.add_argument("--lang", help="print the source side's address in this language, e.g. es or ar")
     d.set_defaults(func=cmd_demo)
     return p
 

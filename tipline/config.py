@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tipline.newsroom import KEYS, with_paths
+
 MB = 1024 * 1024
 ONION = re.compile(r"^[a-z2-7]{56}\.onion$")
 
@@ -59,6 +61,9 @@ class Settings:
     # A folder of compiled catalogs (<app>/<lang>/LC_MESSAGES/messages.mo) read instead of the
     # package's own, to try a translation before it ships; empty: the package's (docs/translating.md).
     translations_dir: str = ""
+    # The [newsroom] table as written (tipline/newsroom.py checks it: docs/newsroom.md), logo paths
+    # made absolute from the settings file's folder.
+    newsroom: Mapping[str, Any] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -162,7 +167,7 @@ def require_loopback_bind(bind: str, how: str) -> None:
         )
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name not in ("data_dir", "extra")}
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name not in ("data_dir", "newsroom", "extra")}
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -182,6 +187,7 @@ def load_settings(
 ) -> Settings:
     """Build settings from the file, then the environment, then explicit overrides (flags)."""
     values: dict[str, Any] = {}
+    newsroom: dict[str, Any] = {}
     data_dir = data_dir or environ.get("TIPLINE_DATA_DIR")
     if config_file is None and data_dir and (Path(data_dir) / "tipline.toml").exists():
         config_file = Path(data_dir) / "tipline.toml"
@@ -193,6 +199,10 @@ def load_settings(
         for k, v in doc.items():
             if k == "data_dir" and not data_dir:
                 data_dir = v
+            elif k == "newsroom":
+                if not isinstance(v, dict):
+                    raise ConfigError(f"{config_file}: newsroom should be a table ([newsroom]).")
+                newsroom = with_paths(v, Path(config_file).resolve().parent)
             elif k not in _FIELDS:
                 raise ConfigError(f"{config_file}: unknown setting {k!r}.")
             else:
@@ -201,9 +211,13 @@ def load_settings(
         env_value = environ.get(f"TIPLINE_{name.upper()}")
         if env_value is not None:
             values[name] = _coerce(name, env_value)
+    for key in KEYS:  # the [newsroom] table's own settings (not a language's), e.g. TIPLINE_NEWSROOM_NAME
+        env_value = environ.get(f"TIPLINE_NEWSROOM_{key.upper()}")
+        if env_value is not None:
+            newsroom.update(with_paths({key: env_value}, Path.cwd()))
     for name, v in overrides.items():
         if v is not None:
             values[name] = _coerce(name, v)
     if not data_dir:
         raise ConfigError("No data folder: pass --data-dir DIR or set TIPLINE_DATA_DIR.")
-    return Settings(data_dir=Path(data_dir).resolve(), **values).validate()
+    return Settings(data_dir=Path(data_dir).resolve(), newsroom=newsroom, **values).validate()

@@ -75,12 +75,34 @@ def _demo_journalist(settings, details: Path) -> tuple[str, str] | str:
     return enrolment.passphrase, enrolment.totp_uri
 
 
-def run_demo(folder: Path, port: int) -> int:
+def _page_options(org: str | None, lang: str | None) -> dict[str, str] | str:
+    """The servers' environment for --org (the newsroom's name); or what is wrong with --org or --lang."""
+    from tipline.newsroom import NewsroomError, load
+    from tipline.web.i18n import available
+
+    offered = available("source")
+    if lang is not None and lang not in offered:
+        return f"--lang {lang}: the source pages are offered in {', '.join(offered)}."
+    if org is None:
+        return {}
+    try:
+        load({"name": org}, offered)  # the check `tipline serve` makes of [newsroom] name
+    except NewsroomError as e:
+        return "--org: the name " + str(e).removeprefix("[newsroom] name ")
+    return {"TIPLINE_NEWSROOM_NAME": org}
+
+
+def run_demo(folder: Path, port: int, org: str | None = None, lang: str | None = None) -> int:
+    """Set up (or reuse) the demo folder, serve both apps, print how to use them, and wait."""
     from tipline import demo_servers
     from tipline.cli import _show_totp, _store
     from tipline.config import load_settings
     from tipline.store.keyring import Keyring
 
+    env = _page_options(org, lang)
+    if isinstance(env, str):
+        print(f"tipline: {env}", file=sys.stderr)
+        return 2
     folder = folder.resolve()
     keys, data, logs = folder / "offline-keys", folder / "data", folder / "logs"
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -110,8 +132,8 @@ def run_demo(folder: Path, port: int) -> int:
     jport = _free_port(port + 1, taken=port)
     request, children = demo_servers.StopRequest(), []
     try:
-        children.append(demo_servers.start(data, port, "source", logs / "source.log", request))
-        children.append(demo_servers.start(data, jport, "journalist", logs / "journalist.log", request))
+        children.append(demo_servers.start(data, port, "source", logs / "source.log", request, env))
+        children.append(demo_servers.start(data, jport, "journalist", logs / "journalist.log", request, env))
     except RuntimeError as e:
         demo_servers.stop(children)
         print(f"tipline: {e}", file=sys.stderr)
@@ -131,7 +153,7 @@ def run_demo(folder: Path, port: int) -> int:
         f"""
 Tipline demo: both sides of a tip line, on this machine only.
 
-  Source side:      http://127.0.0.1:{port}/
+  Source side:      http://127.0.0.1:{port}/{lang + "/" if lang else ""}
   Journalist side:  http://127.0.0.1:{jport}/
   Journalist name:  {JOURNALIST}
   Passphrase:       {passphrase}

@@ -33,8 +33,12 @@ def _stop_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def start(data: Path, port: int, app: str, log: Path, request: StopRequest) -> subprocess.Popen:
-    """`tipline serve --app APP` on 127.0.0.1:PORT, writing its log to LOG; returns once it answers."""
+def start(
+    data: Path, port: int, app: str, log: Path, request: StopRequest, env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """`tipline serve --app APP` on 127.0.0.1:PORT, writing its log to LOG; returns once it answers.
+
+    ENV adds to the demo's own environment: the settings the demo's flags set (--org)."""
     with open(log, "ab") as out:
         child = subprocess.Popen(
             [
@@ -54,6 +58,7 @@ def start(data: Path, port: int, app: str, log: Path, request: StopRequest) -> s
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
             preexec_fn=functools.partial(_stop_with_parent, os.getpid()),  # safe: the demo has no threads
         )
     deadline = time.monotonic() + 60

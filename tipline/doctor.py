@@ -13,6 +13,8 @@ Each check returns a list of findings. A problem makes `tipline doctor` exit
 - at least one journalist account in the accounts database, each with a TOTP
   secret, and none left in the submissions database from before the separation;
 - settings: they load, bind is loopback or a unix socket, onion_address set;
+- the newsroom's own page ([newsroom]): known keys and languages, plain text within
+  its limits, logos that are PNG, JPEG or WebP by their bytes (tipline.doctor_newsroom);
 - a gunicorn config (--gunicorn-conf): no access log, no debug logging,
   loopback bind;
 - a torrc (--torrc): onion services forward to loopback only, each has
@@ -488,6 +490,7 @@ def run_checks(
     group: str = "tipline",
 ) -> list[Finding]:
     from tipline.doctor_layout import People, check_databases, check_layout, check_units
+    from tipline.doctor_newsroom import check_newsroom
 
     people = People.look_up(source_user, journalist_user, group)
     missing = people if isinstance(people, list) else []  # then the layout cannot be judged
@@ -507,7 +510,7 @@ def run_checks(
             (check_no_secret_keys, (settings.data_dir,)),
             (check_journalists, (settings,)),
         ]
-    checks.append((check_settings, (settings,)))
+    checks += [(check_settings, (settings,)), (check_newsroom, (settings,))]
     if units is not None and not missing:
         checks.append((check_units, (units, people, settings.data_dir)))
     if gunicorn_conf is not None:

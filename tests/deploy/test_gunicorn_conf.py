@@ -105,6 +105,13 @@ def test_refuses_without_key_or_with_unknown_app(tmp_path):
     assert "TIPLINE_APP is 'admin'" in out, out
 
 
+def test_a_bad_newsroom_setting_stops_the_source_app_with_one_line(data_dir, tmp_path):
+    (data_dir / "tipline.toml").write_text('[newsroom]\nintro = "<b>Tips</b>"\n')
+    out = run_refused("source", data_dir, f"127.0.0.1:{free_port()}", tmp_path / "n.log")
+    assert "tipline: [newsroom] intro holds '<b', which looks like HTML." in out, out
+    assert "Traceback" not in out and "Listening" not in out, out
+
+
 def test_no_server_or_date_header_and_no_request_data_in_the_log(data_dir, tmp_path):
     """The deploy config answers as `tipline serve` does (tests/web/test_serving.py, test_logs.py)."""
     from tests.web.test_logs import FORGED

@@ -23,6 +23,7 @@ from .digest import hold_tipline_logs
 from .i18n import TRANSLATIONS, register
 from .i18n import install as install_i18n
 from .logs import TiplineFlask, log_unexpected
+from .newsroom_page import install as install_newsroom
 from .reply_upload import JournalistRequest
 from .security import Csrf, install_headers
 from .slowbody import BodyDeadline, ClientTooSlow
@@ -203,6 +204,7 @@ def _conversations(app: Flask, settings: Settings) -> None:
     )
     register(app, bp)
     register(app, conversation_bp)
+    install_newsroom(app, settings)
 
 
 def create_journalist_app(settings: Settings) -> Flask:
