@@ -11,7 +11,8 @@ and (where the page's engine runs) axe-core finds no WCAG 2 A/AA problem.
 
 Modes: "wasm" is JavaScript on; "js-off" is Chromium with JavaScript
 disabled; "no-scripts" refuses the page's own scripts, so the server's pages
-are the ones a browser without JavaScript gets, and axe can still run in them.
+are the ones a browser without JavaScript gets, and axe can still run in them
+(in the dark colour scheme, the others in the light one).
 
 The tests find elements by id and assert attributes and positions, never the
 words: the Spanish and Arabic catalogs are being written, and these tests
@@ -86,7 +87,8 @@ def test_the_language_holds_through_the_whole_flow(open_tab, site, keydir, lang,
     axe = mode != "js-off"  # axe needs the page's JavaScript engine (tests/browser/axe.py)
     if axe:
         need_axe()
-    tab = source_tab(open_tab, site, mode)
+    # The page's own colours both ways, for axe's contrast checks: dark where the scripts are refused.
+    tab = source_tab(open_tab, site, mode, color_scheme="dark" if mode == "no-scripts" else "light")
     page = tab.page
 
     def here(what: str, ending: str | None = None) -> None:
