@@ -15,15 +15,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser.conftest import AXE, Tab, unavailable
+from tests.browser.axe import check_axe, need_axe, refuse_scripts
+from tests.browser.conftest import Tab
 from tests.web.server import Server, fill_disk, make_server
-
-AXE_RUN = """async () => {
-  const r = await axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa"]}});
-  const show = (list) => list.map((v) => v.id + ": " + v.nodes.map((n) => n.target.join(" ")).join(", "));
-  return {violations: show(r.violations), passes: r.passes.length};
-}"""
-SCRIPTS = re.compile(r"/static/js/[^/]+\.js$")
 
 
 @pytest.fixture
@@ -40,19 +34,10 @@ def full_site(tmp_path, keydir, small_disk) -> Iterator[Server]:
         srv.stop()
 
 
-def check_axe(tab: Tab, what: str) -> None:
-    tab.page.add_script_tag(content=AXE.read_text("utf-8"))
-    result = tab.page.evaluate(AXE_RUN)
-    assert result["violations"] == [], (what, result)
-    assert result["passes"] > 5
-
-
 def post_without_scripts(open_tab, srv: Server, scheme: str, prepare) -> tuple[Tab, int]:
-    if not AXE.is_file():
-        unavailable(f"{AXE} is missing (run `npm ci`)")
-    # bypass_csp only so that axe can be injected into the error page.
-    tab = open_tab("wasm", srv, record_bodies=False, bypass_csp=True, color_scheme=scheme)
-    tab.page.route(SCRIPTS, lambda route: route.abort())
+    need_axe()
+    tab = open_tab("wasm", srv, record_bodies=False, color_scheme=scheme)
+    refuse_scripts(tab)
     tab.goto("/")
     tab.page.fill("#message", "a tip that will not be kept")
     prepare(tab)
