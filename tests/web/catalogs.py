@@ -112,6 +112,12 @@ def tags(text: str) -> Counter:
     return Counter(close + name.lower() for close, name in TAG.findall(text))
 
 
+def plain_quotes(text: str) -> int:
+    """ASCII double quotes outside tags. Jinja marks a translation safe, so in an attribute
+    (aria-label="{{ _('Language') }}") a translator's quote would end the attribute early."""
+    return re.sub(r"<[^>]*>", "", text).count('"')
+
+
 def _show(c: Counter) -> str:
     return ", ".join(sorted(c.elements())) or "none"
 
@@ -167,6 +173,14 @@ def catalog_gaps(po: Path, code: Catalog) -> Iterator[Gap]:
                     where,
                     f"the placeholders differ: msgid has {_show(allowed[0])}, "
                     f"msgstr has {_show(placeholders(s))} in {s!r}",
+                )
+            if plain_quotes(s) > max(plain_quotes(x) for x in sources):
+                yield Gap(
+                    name,
+                    msgid,
+                    where,
+                    'the translation has a plain double quote ("), which would end an HTML attribute '
+                    f"this sentence may be shown in: use typographic quotes (“ ” « ») in {s!r}",
                 )
             if tags(s) not in [tags(x) for x in sources]:
                 yield Gap(

@@ -231,6 +231,14 @@ def test_checker_reports_inline_tags_that_differ(tree, msgstr):
     assert gap.msgid == NEW_IDENTITY and "tags differ" in gap.problem
 
 
+def test_checker_reports_a_plain_double_quote_in_a_translation(tree):
+    def change(c: Catalog) -> None:
+        c["Back to the form"].string = 'Volver al "formulario"'
+
+    (gap,) = gaps_after(tree, change)
+    assert gap.msgid == "Back to the form" and "plain double quote" in gap.problem
+
+
 def test_checker_accepts_tags_with_other_attributes_and_in_another_order(tree):
     def change(c: Catalog) -> None:
         c[NEW_IDENTITY].string = "<strong>Nueva identidad</strong>: elíjala tras cerrar la pestaña."
