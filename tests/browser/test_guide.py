@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.browser.axe import check_axe
 from tests.browser.conftest import AXE, unavailable
-from tests.browser.test_source_error_pages import check_axe
 
 PHONE = {"width": 360, "height": 640}
 SECTIONS = ["tor-browser", "device", "files", "what-we-see", "codename"]

@@ -17,8 +17,8 @@ import secrets
 
 import pytest
 
+from tests.browser.axe import SCRIPTS, check_axe
 from tests.browser.conftest import MODES, THANKS, Tab, export_and_decrypt, first_done, scan, send_tip
-from tests.browser.test_source_error_pages import SCRIPTS, check_axe
 from tests.conftest import unavailable
 from tests.web.conversations import add_reply, conversation, first_tip, store
 from tipline.format import codename
