@@ -343,10 +343,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_notify(args: argparse.Namespace) -> int:
     from tipline.notify.command import NotifyProblem, notify
 
+    settings = _settings(args)
     try:
-        return notify(args, _settings(args))
+        return notify(args, settings)
     except NotifyProblem as e:
         raise CliError(str(e), e.code) from None
+    finally:
+        _give_to_folder_owner(settings.journalist_private_dir)  # its state file, beside accounts.db
 
 
 def build_parser() -> argparse.ArgumentParser:
