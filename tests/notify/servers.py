@@ -138,9 +138,9 @@ def _authenticator(server, session, envelope, mechanism, auth_data):
 
 
 class SmtpServer:
-    """A real SMTP server on 127.0.0.1: STARTTLS (required, with AUTH) or implicit TLS."""
+    """A real SMTP server on 127.0.0.1: STARTTLS (required, with AUTH), implicit TLS, or none (tls None)."""
 
-    def __init__(self, tls: ssl.SSLContext, implicit: bool, port: int | None = None) -> None:
+    def __init__(self, tls: ssl.SSLContext | None, implicit: bool, port: int | None = None) -> None:
         self.mailbox = Mailbox()
         self.port = port or free_port()
         kw: dict = (
@@ -148,9 +148,9 @@ class SmtpServer:
             if implicit
             else {
                 "tls_context": tls,
-                "require_starttls": True,
+                "require_starttls": tls is not None,
                 "authenticator": _authenticator,
-                "auth_required": True,
+                "auth_required": tls is not None,
             }
         )
         self.controller = Controller(

@@ -201,3 +201,19 @@ def test_each_journalist_gets_their_own_message(install, starttls):
     assert [HEAD.match(m.data)["to"] for m in got] == [b"ana@example.org", b"desk@example.org"]
     accounts.remove("ana")  # the address goes with the account
     assert NotifyAddresses(accounts.sessions).all() == {"ben": "desk@example.org"}
+
+
+def test_a_server_without_starttls_gets_nothing_in_the_clear(install):
+    srv = SmtpServer(None, implicit=False).start()
+    try:
+        install.configure(smtp_toml(srv.port, creds=False))
+        install.tip("2026-11-30T15:00Z")
+        code, _, err = install.run()
+        assert code == 1
+        assert (
+            "(SMTPNotSupportedError: the server does not offer STARTTLS, and nothing is sent in the clear)"
+            in err
+        )
+        assert srv.messages == []
+    finally:
+        srv.stop()

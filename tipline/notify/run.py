@@ -91,8 +91,18 @@ def _why(e: BaseException) -> str:
         return f"{name}: the user and password in credentials_file were refused"
     if isinstance(e, RouteError):
         return f"{name}: {e}"
+    if isinstance(e, smtplib.SMTPNotSupportedError):
+        return f"{name}: the server does not offer STARTTLS, and nothing is sent in the clear"
+    if isinstance(e, smtplib.SMTPResponseException):
+        return f"{name}: the server refused it with code {e.smtp_code}"
+    if isinstance(e, smtplib.SMTPRecipientsRefused):
+        return f"{name}: the server refused the recipient"
     if isinstance(e, webhook.WebhookError):
         return f"{name}: the receiver answered {e}"
+    if isinstance(e, ssl.SSLError):
+        return f"{name}: the TLS connection failed"
+    if isinstance(e, TimeoutError):
+        return f"{name}: no answer in time"
     if isinstance(e, OSError):
         return f"{name}: could not connect"
     return name
