@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from typing import TextIO
 
 from tipline.config import Settings
+from tipline.store.db import make_engine, make_sessions
 
 from . import smtp, webhook
 from .digest import (
@@ -47,7 +48,6 @@ def route_of(ns: NotifySettings) -> Route:
 
 
 def _addresses(settings: Settings) -> dict[str, str]:
-    from tipline.store.db import make_engine, make_sessions
     from tipline.store.models import AccountsBase
 
     from .addresses import NotifyAddresses
@@ -127,8 +127,6 @@ def run(
     period = current_period(ns, now)
     key, until = period.isoformat(), hour_text(due_at(ns, period))
     state = load(state_path(settings))
-    from tipline.store.db import make_engine, make_sessions
-
     engine = make_engine(settings.db_url)
     sessions = make_sessions(engine)
     texts: dict[str, str | None] = {}
