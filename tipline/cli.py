@@ -340,6 +340,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return run_demo(args.dir, args.port, org=args.org, lang=args.lang)
 
 
+def cmd_notify(args: argparse.Namespace) -> int:
+    from tipline.notify.command import NotifyProblem, notify
+
+    settings = _settings(args)
+    try:
+        return notify(args, settings)
+    except NotifyProblem as e:
+        raise CliError(str(e), e.code) from None
+    finally:
+        _give_to_folder_owner(settings.journalist_private_dir)  # its state file, beside accounts.db
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tipline", description="Tipline, a secure tip line for newsrooms.")
     p.add_argument("--version", action="version", version=f"tipline {__version__}")
@@ -449,6 +461,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dr.add_argument("--group", default="tipline", help="the group both users are in (tipline)")
     dr.set_defaults(func=cmd_doctor)
+
+    from tipline.notify.command import add_parser as add_notify
+
+    add_notify(sub, with_data_dir).set_defaults(func=cmd_notify)
 
     d = sub.add_parser("demo", help="run a demo tip line on this machine")
     d.add_argument(

@@ -64,6 +64,9 @@ class Settings:
     # The [newsroom] table as written (tipline/newsroom.py checks it: docs/newsroom.md), logo paths
     # made absolute from the settings file's folder.
     newsroom: Mapping[str, Any] = field(default_factory=dict)
+    # The [notify] table as written, with its [notify.smtp] and [notify.webhook] tables; checked by
+    # tipline/notify/settings.py when `tipline notify` runs (docs/notifications.md), not by the apps.
+    notify: Mapping[str, Any] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -167,7 +170,11 @@ def require_loopback_bind(bind: str, how: str) -> None:
         )
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name not in ("data_dir", "newsroom", "extra")}
+_FIELDS = {
+    f.name: f
+    for f in dataclasses.fields(Settings)
+    if f.name not in ("data_dir", "newsroom", "notify", "extra")
+}
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -188,6 +195,7 @@ def load_settings(
     """Build settings from the file, then the environment, then explicit overrides (flags)."""
     values: dict[str, Any] = {}
     newsroom: dict[str, Any] = {}
+    notify: dict[str, Any] = {}
     data_dir = data_dir or environ.get("TIPLINE_DATA_DIR")
     if config_file is None and data_dir and (Path(data_dir) / "tipline.toml").exists():
         config_file = Path(data_dir) / "tipline.toml"
@@ -203,6 +211,10 @@ def load_settings(
                 if not isinstance(v, dict):
                     raise ConfigError(f"{config_file}: newsroom should be a table ([newsroom]).")
                 newsroom = with_paths(v, Path(config_file).resolve().parent)
+            elif k == "notify":
+                if not isinstance(v, dict):
+                    raise ConfigError(f"{config_file}: notify should be a table ([notify]).")
+                notify = v
             elif k not in _FIELDS:
                 raise ConfigError(f"{config_file}: unknown setting {k!r}.")
             else:
@@ -220,4 +232,4 @@ def load_settings(
             values[name] = _coerce(name, v)
     if not data_dir:
         raise ConfigError("No data folder: pass --data-dir DIR or set TIPLINE_DATA_DIR.")
-    return Settings(data_dir=Path(data_dir).resolve(), newsroom=newsroom, **values).validate()
+    return Settings(data_dir=Path(data_dir).resolve(), newsroom=newsroom, notify=notify, **values).validate()

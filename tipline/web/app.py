@@ -224,9 +224,11 @@ def create_journalist_app(settings: Settings) -> Flask:
     app.config.update(MAX_CONTENT_LENGTH=1024 * 1024, MAX_FORM_MEMORY_SIZE=1024 * 1024, MAX_FORM_PARTS=5000)
     from .journalist import bp
     from .journalist_conversations import bp as conversations_bp
+    from .journalist_notify import bp as notify_bp
 
     register(app, bp)
     register(app, conversations_bp)
+    register(app, notify_bp)
     return _guard_bodies(app, settings)
 
 

@@ -1,0 +1,1 @@
+"""`tipline notify`: content-free notifications by email and webhook (docs/notifications.md)."""
