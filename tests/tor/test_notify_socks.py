@@ -1,0 +1,273 @@
+"""A notification's route: smtplib through deploy/torrc's SOCKS unix socket and a real tor (harness.py).
+
+The private Tor network has no exits (its relays refuse every exit stream),
+so the mail server is an onion service of that network: an SMTP receiver on
+loopback behind a HiddenServicePort. The sending tor is configured with
+deploy/torrc's own SocksPort line (only its folder changed), so the socket's
+flags are the ones a server gets. A message sent with smtplib through that
+socket must arrive byte for byte; a user outside the socket's group must be
+refused by the kernel before tor sees anything.
+
+The SOCKS5 client here is a stand-in: when tipline.notify.route lands, use
+`connect(route_spec, host, port, timeout) -> socket.socket` from there instead
+(route_spec: a unix socket path, or "host:port"; the name goes to tor unresolved).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import smtplib
+import socket
+import socketserver
+import stat
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import unavailable
+from tests.deploy.common import DEPLOY, TORRC_RUN_DIR
+
+from .harness import SocksError, TorNetwork, Unavailable, _recv_exact, find_tools, free_port
+
+SMTP_VIRTUAL_PORT = 25
+
+
+def deploy_socks_line() -> str:
+    """deploy/torrc's one SocksPort line, exactly as shipped."""
+    (line,) = [ln for ln in (DEPLOY / "torrc").read_text().splitlines() if ln.startswith("SocksPort ")]
+    return line
+
+
+def connect(route_spec: str, host: str, port: int, timeout: float) -> socket.socket:
+    """A stream to HOST:PORT through the SOCKS5 proxy at ROUTE_SPEC (a unix socket path; RFC 1928).
+
+    Stand-in for tipline.notify.route.connect: no authentication, the name sent unresolved."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(route_spec)
+        sock.sendall(b"\x05\x01\x00")
+        if _recv_exact(sock, 2) != b"\x05\x00":
+            raise ConnectionError("the SOCKS5 proxy refused 'no authentication'")
+        name = host.encode("ascii")
+        sock.sendall(b"\x05\x01\x00\x03" + bytes([len(name)]) + name + port.to_bytes(2, "big"))
+        _version, reply, _rsv, atyp = _recv_exact(sock, 4)
+        if reply != 0:
+            raise SocksError(reply)
+        size = {1: 4, 4: 16}.get(atyp) or _recv_exact(sock, 1)[0]
+        _recv_exact(sock, size + 2)
+        return sock
+    except BaseException:
+        sock.close()
+        raise
+
+
+class SMTPOverSocks(smtplib.SMTP):
+    """smtplib.SMTP whose connection goes through the SOCKS socket (the way tipline notify sends)."""
+
+    def __init__(self, route_spec: str, **kw) -> None:
+        self.route_spec = route_spec
+        super().__init__(**kw)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        return connect(self.route_spec, host, port, timeout)
+
+
+# -- a minimal SMTP receiver on loopback ------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    sender: str
+    recipients: list[str]
+    data: bytes
+    peer: str
+
+
+@dataclass
+class Inbox:
+    messages: list[Received] = field(default_factory=list)
+    arrived: threading.Event = field(default_factory=threading.Event)
+
+
+class _SMTPHandler(socketserver.StreamRequestHandler):
+    """RFC 5321's commands that smtplib's send_message uses, and nothing more."""
+
+    def handle(self) -> None:
+        inbox: Inbox = self.server.inbox  # type: ignore[attr-defined]
+
+        def say(text: str) -> None:
+            self.wfile.write(text.encode() + b"\r\n")
+
+        say("220 test-mx ESMTP")
+        sender, recipients = "", []
+        while line := self.rfile.readline():
+            cmd = line.decode("ascii", "replace").rstrip("\r\n")
+            verb = cmd[:4].upper()
+            if verb == "EHLO":
+                say("250-test-mx")
+                say("250 8BITMIME")
+            elif verb == "MAIL":
+                sender, recipients = cmd.split(":", 1)[1].strip(), []
+                say("250 OK")
+            elif verb == "RCPT":
+                recipients.append(cmd.split(":", 1)[1].strip())
+                say("250 OK")
+            elif verb == "DATA":
+                say("354 End data with <CR><LF>.<CR><LF>")
+                data = b""
+                while (chunk := self.rfile.readline()) not in (b".\r\n", b""):
+                    data += chunk
+                inbox.messages.append(Received(sender, recipients, data, self.client_address[0]))
+                inbox.arrived.set()
+                say("250 OK queued")
+            elif verb == "QUIT":
+                say("221 Bye")
+                return
+            else:
+                say("502 Command not implemented")
+
+
+@dataclass
+class NotifyRoute:
+    net: TorNetwork
+    onion: str  # the mail server's address in the private network
+    socks: Path  # the sending tor's SOCKS socket, deploy/torrc's line
+    sender_log: Path
+    inbox: Inbox
+    consensus_s: float
+    first_stream_s: float
+
+
+@pytest.fixture(scope="module")
+def route(netns, tmp_path_factory) -> Iterator[NotifyRoute]:
+    try:
+        find_tools()
+    except Unavailable as e:
+        unavailable(str(e))
+    base = tmp_path_factory.mktemp("notify")
+    net = TorNetwork(base / "net")
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", free_port()), _SMTPHandler)
+    server.daemon_threads = True
+    server.inbox = Inbox()  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    run: Path | None = None
+    try:
+        net.start()
+        hs = base / "hs-smtp"
+        hs.mkdir(mode=0o700)
+        mx = net.add_tor("mx", [f"HiddenServiceDir {hs}", f"HiddenServicePort 25 {server.server_address[1]}"])
+        # The sending tor: deploy/torrc's SocksPort line, its folder rendered as render_torrc does, and
+        # that folder like Debian's /run/tor (2755), which RelaxDirModeCheck is there for.
+        # Outside pytest's tmp folder (0700, root's), so that another user can reach the socket at all.
+        run = Path(tempfile.mkdtemp(prefix="tipline-notify-run-"))
+        run.chmod(0o2755)
+        sender = net.add_tor("sender", [deploy_socks_line().replace(TORRC_RUN_DIR, str(run))])
+        consensus_s = net.wait_for_consensus(90)
+        for t in (mx, sender):
+            t.start(net.tor, net.empty)
+        onion = _wait_for(lambda: (hs / "hostname").read_text().strip(), 30, net)
+        socks = run / "socks"
+        # The descriptor takes a few seconds to publish: retry the stream until it opens.
+        _wait_for(lambda: connect(str(socks), onion, SMTP_VIRTUAL_PORT, 30).close() or True, 120, net)
+        first_stream_s = time.monotonic() - net.launched_at
+        print(
+            f"\nprivate Tor network for notify: consensus after {consensus_s:.1f} s, "
+            f"first SMTP stream through the SOCKS socket after {first_stream_s:.1f} s"
+        )
+        yield NotifyRoute(net, onion, socks, sender.log, server.inbox, consensus_s, first_stream_s)  # type: ignore[attr-defined]
+    finally:
+        net.stop()
+        if run is not None:
+            shutil.rmtree(run, ignore_errors=True)
+        server.shutdown()
+        server.server_close()
+
+
+def _wait_for(fn, timeout: float, net: TorNetwork):
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        for t in net.all_tors():
+            t.check_running()
+        try:
+            return fn()
+        except OSError as e:
+            last = e
+            time.sleep(0.5)
+    raise RuntimeError(f"not ready after {timeout} s: {last}")
+
+
+def test_socket_is_deploy_torrcs_and_group_only(route):
+    line = deploy_socks_line()
+    assert line == "SocksPort unix:/run/tor/socks GroupWritable RelaxDirModeCheck"
+    st = route.socks.stat()
+    assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o660
+    assert "Opened Socks listener connection (ready) on " + str(route.socks) in route.sender_log.read_text()
+
+
+def test_smtp_through_the_socks_socket_arrives_exactly(route):
+    msg = EmailMessage()
+    msg["From"] = "tipline@example.org"
+    msg["To"] = "desk@example.org"
+    msg["Subject"] = "Tipline"
+    msg.set_content("There is new activity on the tip line.\n")
+    before = len(route.inbox.messages)
+    route.inbox.arrived.clear()
+    # local_hostname: EHLO must not name the server (smtplib's default is its FQDN).
+    with SMTPOverSocks(
+        str(route.socks), host=route.onion, port=SMTP_VIRTUAL_PORT, local_hostname="localhost", timeout=120
+    ) as smtp:
+        refused = smtp.send_message(msg)
+    assert refused == {}
+    assert route.inbox.arrived.wait(30)
+    (got,) = route.inbox.messages[before:]
+    assert (got.sender, got.recipients) == ("<tipline@example.org>", ["<desk@example.org>"])
+    assert got.data == msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+    assert got.peer == "127.0.0.1"  # the mail server's own tor handed it over: it saw no sender address
+
+
+def test_user_outside_the_group_is_refused(route):
+    """The kernel refuses a connect() by a user without write on the socket; its group gets through."""
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        unavailable("no user 'nobody' on this machine")
+    st = route.socks.stat()
+    # The socket's folder must be enterable by others for the group test to mean anything (Debian's is).
+    assert route.socks.parent.stat().st_mode & 0o005 == 0o005
+    assert _connect_as(nobody.pw_uid, nobody.pw_gid, [], route.socks) == "refused"
+    assert _connect_as(nobody.pw_uid, nobody.pw_gid, [st.st_gid], route.socks) == "socks5"
+
+
+def _connect_as(uid: int, gid: int, groups: list[int], sock: Path) -> str:
+    """In a forked child with these ids (no interpreter to start, which that user may not read):
+    "refused" if the kernel refuses connect(), "socks5" if tor answers the SOCKS5 greeting."""
+    pid = os.fork()
+    if pid == 0:  # the child: system calls only, then _exit
+        code = 1
+        try:
+            os.setgroups(groups)
+            os.setgid(gid)
+            os.setuid(uid)
+            s = socket.socket(socket.AF_UNIX)
+            s.settimeout(30)
+            try:
+                s.connect(str(sock))
+            except PermissionError:
+                code = 13
+            else:
+                s.sendall(b"\x05\x01\x00")
+                code = 0 if s.recv(2) == b"\x05\x00" else 1
+        finally:
+            os._exit(code)
+    _pid, status = os.waitpid(pid, 0)
+    return {0: "socks5", 13: "refused"}.get(os.waitstatus_to_exitcode(status), f"status {status}")
