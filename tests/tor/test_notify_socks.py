@@ -1,8 +1,10 @@
 """A notification's route: smtplib through deploy/torrc's SOCKS unix socket and a real tor (harness.py).
 
-The private Tor network has no exits (its relays refuse every exit stream),
-so the mail server is an onion service of that network: an SMTP receiver on
-loopback behind a HiddenServicePort. The sending tor is configured with
+The mail server, an SMTP receiver on loopback, is reached both ways a
+deployment can reach one: through an exit (harness.py's network plus one
+relay whose exit policy accepts only that port, as a public mail
+server is reached through a public exit), and as an onion service of the
+network (a provider with an onion address). The sending tor is configured with
 deploy/torrc's own SocksPort line (only its folder changed), so the socket's
 flags are the ones a server gets. A message sent with smtplib through that
 socket must arrive byte for byte; a user outside the socket's group must be
@@ -136,10 +138,36 @@ class _SMTPHandler(socketserver.StreamRequestHandler):
                 say("502 Command not implemented")
 
 
+class ExitNetwork(TorNetwork):
+    """harness.py's network with one more relay, an exit to EXIT_PORT only (the SMTP receiver's)."""
+
+    RELAYS = TorNetwork.RELAYS + 1
+
+    def __init__(self, base: Path, exit_port: int) -> None:
+        super().__init__(base)
+        self.exit_port = exit_port
+
+    def _relay_lines(self, node) -> list[str]:
+        lines = super()._relay_lines(node)
+        exit_relay = self.relays[-1]
+        if node is exit_relay:
+            lines.remove("ExitRelay 0")
+            lines.remove("ExitPolicy reject *:*")
+            # Loopback is a private address, which exits refuse unless told otherwise. The policy names
+            # any address (the namespace has only loopback): clients judge an exit by a summary that
+            # leaves private addresses out, and would see "accept 127.0.0.1:PORT" as "reject all".
+            lines += ["ExitRelay 1", "ExitPolicyRejectPrivate 0", f"ExitPolicy accept *:{self.exit_port}"]
+            lines += ["ExitPolicy reject *:*"]
+        if node.dir_port:
+            lines.append(f"TestingDirAuthVoteExit ${exit_relay.fingerprint}")
+        return lines
+
+
 @dataclass
 class NotifyRoute:
     net: TorNetwork
     onion: str  # the mail server's address in the private network
+    mx: tuple[str, int]  # the mail server's own address, reached through the exit
     socks: Path  # the sending tor's SOCKS socket, deploy/torrc's line
     sender_log: Path
     inbox: Inbox
@@ -154,8 +182,8 @@ def route(netns, tmp_path_factory) -> Iterator[NotifyRoute]:
     except Unavailable as e:
         unavailable(str(e))
     base = tmp_path_factory.mktemp("notify")
-    net = TorNetwork(base / "net")
     server = socketserver.ThreadingTCPServer(("127.0.0.1", free_port()), _SMTPHandler)
+    net = ExitNetwork(base / "net", server.server_address[1])
     server.daemon_threads = True
     server.inbox = Inbox()  # type: ignore[attr-defined]
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -183,7 +211,9 @@ def route(netns, tmp_path_factory) -> Iterator[NotifyRoute]:
             f"\nprivate Tor network for notify: consensus after {consensus_s:.1f} s, "
             f"first SMTP stream through the SOCKS socket after {first_stream_s:.1f} s"
         )
-        yield NotifyRoute(net, onion, socks, sender.log, server.inbox, consensus_s, first_stream_s)  # type: ignore[attr-defined]
+        yield NotifyRoute(
+            net, onion, server.server_address, socks, sender.log, server.inbox, consensus_s, first_stream_s
+        )  # type: ignore[attr-defined]
     finally:
         net.stop()
         if run is not None:
@@ -214,7 +244,9 @@ def test_socket_is_deploy_torrcs_and_group_only(route):
     assert "Opened Socks listener connection (ready) on " + str(route.socks) in route.sender_log.read_text()
 
 
-def test_smtp_through_the_socks_socket_arrives_exactly(route):
+@pytest.mark.parametrize("way", ["exit", "onion"])
+def test_smtp_through_the_socks_socket_arrives_exactly(route, way):
+    host, port = route.mx if way == "exit" else (route.onion, SMTP_VIRTUAL_PORT)
     msg = EmailMessage()
     msg["From"] = "tipline@example.org"
     msg["To"] = "desk@example.org"
@@ -223,16 +255,18 @@ def test_smtp_through_the_socks_socket_arrives_exactly(route):
     before = len(route.inbox.messages)
     route.inbox.arrived.clear()
     # local_hostname: EHLO must not name the server (smtplib's default is its FQDN).
-    with SMTPOverSocks(
-        str(route.socks), host=route.onion, port=SMTP_VIRTUAL_PORT, local_hostname="localhost", timeout=120
-    ) as smtp:
+    kw = {"host": host, "port": port, "local_hostname": "localhost", "timeout": 120}
+    if way == "exit":  # the exit's descriptor may still be on its way: retry the first stream
+        _wait_for(lambda: connect(str(route.socks), host, port, 30).close() or True, 60, route.net)
+    with SMTPOverSocks(str(route.socks), **kw) as smtp:
         refused = smtp.send_message(msg)
     assert refused == {}
     assert route.inbox.arrived.wait(30)
     (got,) = route.inbox.messages[before:]
     assert (got.sender, got.recipients) == ("<tipline@example.org>", ["<desk@example.org>"])
     assert got.data == msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
-    assert got.peer == "127.0.0.1"  # the mail server's own tor handed it over: it saw no sender address
+    # The mail server saw a tor (the exit, or its own onion service's), never the sender's own socket.
+    assert got.peer == "127.0.0.1"
 
 
 def test_user_outside_the_group_is_refused(route):
