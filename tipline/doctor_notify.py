@@ -213,7 +213,7 @@ def check_notify_units(folder: Path, route: str) -> list[Finding]:
     values = _unit_values(path)
     if "any" not in values.get("ipaddressdeny", []):
         out.append(problem(f"{path} has no IPAddressDeny=any. Fix: as deploy/systemd/{NOTIFY_UNIT}."))
-    opens = _opens_ip(values)
+    opens = _opens_ip(values) and (values.get("privatenetwork") or ["no"])[-1] not in ("yes", "true", "1")
     if route == "tor" and opens:
         out.append(
             problem(

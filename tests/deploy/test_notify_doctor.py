@@ -101,6 +101,9 @@ def test_direct_is_a_warning_naming_the_risk_and_needs_the_drop_in(site):
         site / "units/tipline-notify.service.d/direct.conf",
     )
     assert check(site, toml) == [f"warning: {toml}: {DIRECT_RISK}"]
+    # A drop-in of one's own that opens IPAddressAllow but leaves the unit's empty network namespace.
+    (site / "units/tipline-notify.service.d/direct.conf").write_text("[Service]\nIPAddressAllow=any\n")
+    assert check(site, toml)[1].startswith('problem: [notify] route = "direct", but'), check(site, toml)
 
 
 def test_drop_in_left_with_tor_route_is_a_problem(site):

@@ -105,7 +105,11 @@ def test_notify_unit_has_no_ip_with_tor_and_all_of_it_direct():
     s = values(base)
     one = {k: v[-1] if v else "" for k, v in s.items()}
     # route = "tor": unix sockets only, no address at all, Tor's socket group, the journalist side's user.
-    assert (one["RestrictAddressFamilies"], one["IPAddressDeny"]) == ("AF_UNIX", "any")
+    assert (one["RestrictAddressFamilies"], one["IPAddressDeny"], one["PrivateNetwork"]) == (
+        "AF_UNIX",
+        "any",
+        "yes",
+    )
     assert "IPAddressAllow" not in s
     assert (one["User"], one["Group"], one["SupplementaryGroups"]) == (
         "tipline-journalist",
@@ -122,7 +126,11 @@ def test_notify_unit_has_no_ip_with_tor_and_all_of_it_direct():
     assert (one["ProtectSystem"], one["CapabilityBoundingSet"], one["LimitCORE"]) == ("strict", "", "0")
     # route = "direct": the drop-in opens IP, and nothing else.
     d = values(DROP_IN.read_text())
-    assert d == {"RestrictAddressFamilies": ["AF_UNIX AF_INET AF_INET6"], "IPAddressAllow": ["any"]}
+    assert d == {
+        "PrivateNetwork": ["no"],
+        "RestrictAddressFamilies": ["AF_UNIX AF_INET AF_INET6"],
+        "IPAddressAllow": ["any"],
+    }
     assert "WARNING" in DROP_IN.read_text() and "server's own IP address" in DROP_IN.read_text()
 
 
