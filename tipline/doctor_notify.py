@@ -7,7 +7,7 @@ that deploy/torrc opens (a unix socket, group-writable, never a TCP port:
 the apps may reach loopback, and any local process a TCP port), only
 tipline-notify.service may join its group, and every other Tipline unit
 keeps IPAddressDeny=any. route = "direct" is a warning that names the risk.
-The SMTP password file must be 0600 and the unit's user's; SMTP never plain.
+The SMTP password file must be 0600 and the unit's user's; SMTP and the webhook never plain.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pwd
 import stat
 import tomllib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from tipline.doctor import Finding, TorLine, parse_torrc, problem, warning
 
@@ -100,7 +101,24 @@ def check_notify(
     if units is not None:
         out += check_notify_units(units, route)
     out += _smtp(table.get("smtp"), settings_file, user)
+    out += _webhook(table.get("webhook"), settings_file)
     return out
+
+
+def _webhook(hook: object, settings_file: Path) -> list[Finding]:
+    """HTTPS, or plain HTTP only to an onion address (Tor encrypts that end to end)."""
+    if not isinstance(hook, dict) or not hook.get("url"):
+        return []
+    url = urlsplit(str(hook["url"]))
+    if url.scheme == "https" or (url.scheme == "http" and (url.hostname or "").endswith(".onion")):
+        return []
+    return [
+        problem(
+            f"{settings_file}: [notify.webhook] url {url.scheme}://{url.hostname}/... is not HTTPS: "
+            "a Tor exit or the network on the way reads the notification and the URL (often the "
+            "receiver's only secret). Fix: an https:// URL, or http:// to an .onion address."
+        )
+    ]
 
 
 def _tor_route(socks: str, torrc: Path | None, settings_file: Path) -> list[Finding]:

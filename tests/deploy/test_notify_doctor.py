@@ -213,3 +213,25 @@ def test_unknown_route(site):
     assert check(site, toml) == [
         f'problem: {toml}: [notify] route = \'smoke-signals\': write "tor" (the default) or "direct".'
     ]
+
+
+@pytest.mark.parametrize(
+    "url, ok",
+    [
+        ("https://ntfy.example.org/secret-topic", True),
+        ("http://" + "a" * 56 + ".onion/hook", True),
+        ("http://ntfy.example.org/secret-topic", False),
+        ("ftp://example.org/x", False),
+    ],
+)
+def test_webhook_must_be_https_or_onion(site, url, ok):
+    with tor_socket(site):
+        found = check(
+            site, settings(site, f'tor_socks = "{site}/run/socks"\n\n[notify.webhook]\nurl = "{url}"\n')
+        )
+    if ok:
+        assert found == []
+    else:
+        (line,) = found
+        assert "is not HTTPS: a Tor exit or the network on the way reads the notification" in line, line
+        assert "secret-topic" not in line  # the path may be the receiver's secret: not printed
