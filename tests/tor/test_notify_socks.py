@@ -7,8 +7,10 @@ server is reached through a public exit), and as an onion service of the
 network (a provider with an onion address). The sending tor is configured with
 deploy/torrc's own SocksPort line (only its folder changed), so the socket's
 flags are the ones a server gets. A message sent with smtplib through that
-socket must arrive byte for byte; a user outside the socket's group must be
-refused by the kernel before tor sees anything.
+socket must arrive byte for byte; STARTTLS inside that stream must verify the
+receiver's certificate against its name (accepted when trusted, refused
+otherwise); a user outside the socket's group must be refused by the kernel
+before tor sees anything.
 
 The SOCKS5 client here is a stand-in: when tipline.notify.route lands, use
 `connect(route_spec, host, port, timeout) -> socket.socket` from there instead
@@ -17,12 +19,16 @@ The SOCKS5 client here is a stand-in: when tipline.notify.route lands, use
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import ipaddress
 import os
 import pwd
 import shutil
 import smtplib
 import socket
 import socketserver
+import ssl
 import stat
 import tempfile
 import threading
@@ -40,6 +46,7 @@ from tests.deploy.common import DEPLOY, TORRC_RUN_DIR
 from .harness import SocksError, TorNetwork, Unavailable, _recv_exact, find_tools, free_port
 
 SMTP_VIRTUAL_PORT = 25
+LOOPBACK = ipaddress.ip_address("127.0.0.1")
 
 
 def deploy_socks_line() -> str:
@@ -98,12 +105,52 @@ class Received:
 class Inbox:
     messages: list[Received] = field(default_factory=list)
     arrived: threading.Event = field(default_factory=threading.Event)
+    tls_sessions: int = 0
+
+
+def make_certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (the receiver's address through the exit), and its key."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-mx")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "mx.crt", folder / "mx.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
 
 
 class _SMTPHandler(socketserver.StreamRequestHandler):
     """RFC 5321's commands that smtplib's send_message uses, and nothing more."""
 
     def handle(self) -> None:
+        # A probe that only opened the stream, or a client that refused our certificate, just goes.
+        with contextlib.suppress(ConnectionError):
+            self._session()
+
+    def _session(self) -> None:
         inbox: Inbox = self.server.inbox  # type: ignore[attr-defined]
 
         def say(text: str) -> None:
@@ -116,7 +163,17 @@ class _SMTPHandler(socketserver.StreamRequestHandler):
             verb = cmd[:4].upper()
             if verb == "EHLO":
                 say("250-test-mx")
+                say("250-STARTTLS")
                 say("250 8BITMIME")
+            elif verb == "STAR":  # STARTTLS: the rest of the session inside TLS (RFC 3207)
+                say("220 Ready to start TLS")
+                try:
+                    tls = self.server.tls.wrap_socket(self.request, server_side=True)  # type: ignore[attr-defined]
+                except (ssl.SSLError, OSError):
+                    return  # the client refused our certificate
+                self.rfile, self.wfile = tls.makefile("rb"), tls.makefile("wb", buffering=0)
+                inbox.tls_sessions += 1
+                sender, recipients = "", []
             elif verb == "MAIL":
                 sender, recipients = cmd.split(":", 1)[1].strip(), []
                 say("250 OK")
@@ -170,6 +227,7 @@ class NotifyRoute:
     mx: tuple[str, int]  # the mail server's own address, reached through the exit
     socks: Path  # the sending tor's SOCKS socket, deploy/torrc's line
     sender_log: Path
+    cert: Path  # the receiver's certificate, to trust it
     inbox: Inbox
     consensus_s: float
     first_stream_s: float
@@ -186,6 +244,9 @@ def route(netns, tmp_path_factory) -> Iterator[NotifyRoute]:
     net = ExitNetwork(base / "net", server.server_address[1])
     server.daemon_threads = True
     server.inbox = Inbox()  # type: ignore[attr-defined]
+    cert, key = make_certificate(base)
+    server.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)  # type: ignore[attr-defined]
+    server.tls.load_cert_chain(cert, key)  # type: ignore[attr-defined]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     run: Path | None = None
     try:
@@ -211,9 +272,18 @@ def route(netns, tmp_path_factory) -> Iterator[NotifyRoute]:
             f"\nprivate Tor network for notify: consensus after {consensus_s:.1f} s, "
             f"first SMTP stream through the SOCKS socket after {first_stream_s:.1f} s"
         )
+        inbox: Inbox = server.inbox  # type: ignore[attr-defined]
         yield NotifyRoute(
-            net, onion, server.server_address, socks, sender.log, server.inbox, consensus_s, first_stream_s
-        )  # type: ignore[attr-defined]
+            net=net,
+            onion=onion,
+            mx=server.server_address,
+            socks=socks,
+            sender_log=sender.log,
+            cert=cert,
+            inbox=inbox,
+            consensus_s=consensus_s,
+            first_stream_s=first_stream_s,
+        )
     finally:
         net.stop()
         if run is not None:
@@ -305,3 +375,23 @@ def _connect_as(uid: int, gid: int, groups: list[int], sock: Path) -> str:
             os._exit(code)
     _pid, status = os.waitpid(pid, 0)
     return {0: "socks5", 13: "refused"}.get(os.waitstatus_to_exitcode(status), f"status {status}")
+
+
+def test_starttls_through_the_exit_verifies_the_certificate(route):
+    """STARTTLS inside the SOCKS stream checks the certificate against the mail server's name, not the
+    socket's: the receiver's own certificate is accepted, and refused when it is not trusted."""
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "tipline@example.org", "desk@example.org", "Tipline"
+    msg.set_content("There is new activity on the tip line.\n")
+    host, port = route.mx
+    kw = {"host": host, "port": port, "local_hostname": "localhost", "timeout": 120}
+    _wait_for(lambda: connect(str(route.socks), host, port, 30).close() or True, 60, route.net)
+    sessions, before = route.inbox.tls_sessions, len(route.inbox.messages)
+    with SMTPOverSocks(str(route.socks), **kw) as smtp:
+        smtp.starttls(context=ssl.create_default_context(cafile=route.cert))
+        smtp.send_message(msg)
+    assert route.inbox.tls_sessions == sessions + 1
+    assert route.inbox.messages[before].data == msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+    with SMTPOverSocks(str(route.socks), **kw) as smtp, pytest.raises(ssl.SSLCertVerificationError):
+        smtp.starttls(context=ssl.create_default_context())  # the system's CAs: not ours
+    assert len(route.inbox.messages) == before + 1  # nothing more arrived
