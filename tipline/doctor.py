@@ -18,11 +18,15 @@ Each check returns a list of findings. A problem makes `tipline doctor` exit
 - a gunicorn config (--gunicorn-conf): no access log, no debug logging,
   loopback bind;
 - a torrc (--torrc): onion services forward to loopback only, each has
-  HiddenServicePoWDefensesEnabled 1, SocksPort 0, SafeLogging 1 (or unset),
+  HiddenServicePoWDefensesEnabled 1, no TCP SocksPort (only deploy/torrc's unix
+  socket for `tipline notify`, never world-writable), SafeLogging 1 (or unset),
   no single-hop mode, and the journalist service (the HiddenServiceDir whose
   name contains "journalist") has client authorization files, and the
   running tor, asked over the torrc's ControlSocket, really enforces client
-  authorization on it (tipline.doctor_tor).
+  authorization on it (tipline.doctor_tor);
+- notifications ([notify], tipline.doctor_notify): through Tor's SOCKS socket
+  unless route = "direct" (a warning), tipline-notify.service the only unit
+  that may send, the SMTP password file 0600, SMTP never plain.
 """
 
 from __future__ import annotations
@@ -445,21 +449,9 @@ def check_torrc(path: Path) -> list[Finding]:
     from tipline.doctor_tor import check_running_tor  # it imports this module
 
     out += check_running_tor(lines, [Path(s.directory) for s in journalist], path)
-    socks = [ln for ln in lines if ln.keyword == "socksport"]
-    if not socks:
-        out.append(
-            problem(
-                f"{path} does not set SocksPort, so Tor opens its default SOCKS port 9050. Fix: SocksPort 0"
-            )
-        )
-    for ln in socks:
-        if ln.value.split()[:1] != ["0"] or ln.prefix == "+":
-            out.append(
-                problem(
-                    f"{ln.where}: SocksPort {ln.value} opens a SOCKS proxy on the server, which needs none. "
-                    "Fix: SocksPort 0"
-                )
-            )
+    from tipline.doctor_notify import check_socks_lines
+
+    out += check_socks_lines(lines, path)
     safe = [ln for ln in lines if ln.keyword == "safelogging"]
     if safe and safe[-1].value != "1":
         out.append(
@@ -517,6 +509,10 @@ def run_checks(
         checks.append((check_gunicorn_conf, (gunicorn_conf, settings.data_dir)))
     if torrc is not None:
         checks.append((check_torrc, (torrc,)))
+    from tipline.doctor_notify import check_notify
+
+    notify_args = (config or settings.data_dir / "tipline.toml", torrc, units, journalist_user)
+    checks.append((check_notify, notify_args))
     out: list[Finding] = list(missing)
     for check, args in checks:
         try:

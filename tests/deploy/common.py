@@ -24,7 +24,7 @@ TORRC_SOURCE_DIR = "/var/lib/tor/tipline-source"
 TORRC_JOURNALIST_DIR = "/var/lib/tor/tipline-journalist"
 TORRC_SOURCE_TARGET = "127.0.0.1:8080"
 TORRC_JOURNALIST_TARGET = "127.0.0.1:8081"
-TORRC_RUN_DIR = "/run/tor"  # ControlSocket and CookieAuthFile
+TORRC_RUN_DIR = "/run/tor"  # ControlSocket, CookieAuthFile and the notify SocksPort
 
 
 def need_tool(name: str, how: str) -> str:

@@ -185,6 +185,11 @@ def sub(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
+def socks_line(site: Path) -> str:
+    """The rendered torrc's one SocksPort line (tipline notify's unix socket), with its newlines."""
+    return f"\nSocksPort unix:{site}/run/socks GroupWritable RelaxDirModeCheck\n"
+
+
 def chmod(rel: str, mode: int) -> Callable[[Path], None]:
     return lambda site: os.chmod(site / rel, mode)
 
@@ -393,11 +398,11 @@ CASES = {
         ],
     ),
     "torrc SocksPort 9050": (
-        lambda site: sub(site / "torrc", "SocksPort 0", "SocksPort 9050"),
-        [("SocksPort 9050 opens a SOCKS proxy", "Fix: SocksPort 0")],
+        lambda site: sub(site / "torrc", socks_line(site), "\nSocksPort 9050\n"),
+        [("SocksPort 9050 opens a SOCKS proxy on a TCP port", "Fix: SocksPort 0")],
     ),
     "torrc without SocksPort": (
-        lambda site: sub(site / "torrc", "SocksPort 0", ""),
+        lambda site: sub(site / "torrc", socks_line(site), "\n"),
         [("does not set SocksPort, so Tor opens its default SOCKS port 9050",)],
     ),
     "torrc non-loopback HiddenServicePort": (
@@ -413,7 +418,7 @@ CASES = {
     "torrc SocksPort via %include": (
         lambda site: (
             (site / "extra.conf").write_text("SocksPort 9050\n"),
-            sub(site / "torrc", "SocksPort 0\n", f"SocksPort 0\n%include {site}/extra.conf\n"),
+            sub(site / "torrc", socks_line(site), f"{socks_line(site)}%include {site}/extra.conf\n"),
         ),
         [("extra.conf:1: SocksPort 9050",)],
     ),
@@ -452,7 +457,7 @@ def test_access_log_in_gunicorn_conf(site):
 
 def test_unknown_service_users(site):
     """Without the users the layout cannot be judged; everything else is still checked."""
-    (site / "torrc").write_text((site / "torrc").read_text().replace("SocksPort 0", "SocksPort 9050"))
+    sub(site / "torrc", socks_line(site), "\nSocksPort 9050\n")
     r = doctor(site, "--source-user", "tipline-t-nobody-here")
     assert r.returncode == 1
     found = problems(r.stdout)

@@ -43,10 +43,14 @@ def test_substitution_rule_holds():
     lines = options((DEPLOY / "torrc").read_text())
     for s in (TORRC_SOURCE_DIR, TORRC_JOURNALIST_DIR, TORRC_SOURCE_TARGET, TORRC_JOURNALIST_TARGET):
         assert len([ln for ln in lines if s in ln]) == 1, s
-    assert [ln.split()[0] for ln in lines if TORRC_RUN_DIR in ln] == ["ControlSocket", "CookieAuthFile"]
+    assert [ln.split()[0] for ln in lines if TORRC_RUN_DIR in ln] == [
+        "SocksPort",
+        "ControlSocket",
+        "CookieAuthFile",
+    ]
     # Nothing else names a path or a local address that a rendering would miss.
     others = [ln for ln in lines if re.search(r"/|127\.0\.0\.1|localhost", ln)]
-    assert len(others) == 6, others
+    assert len(others) == 7, others
 
 
 def test_rendered_torrc_is_valid(tor, tmp_path):
@@ -57,7 +61,11 @@ def test_rendered_torrc_is_valid(tor, tmp_path):
     assert r.returncode == 0 and "Configuration was valid" in r.stdout, r.stdout + r.stderr
     # The options the threat model relies on are really there, for both services.
     opts = options(text)
-    assert "SocksPort 0" in opts and "SafeLogging 1" in opts
+    # The one SOCKS listener is tipline notify's unix socket (no TCP port).
+    assert [o for o in opts if o.startswith("SocksPort")] == [
+        f"SocksPort unix:{tmp_path}/run/socks GroupWritable RelaxDirModeCheck"
+    ]
+    assert "SafeLogging 1" in opts
     assert opts.count("HiddenServicePoWDefensesEnabled 1") == 2
 
 
