@@ -24,7 +24,7 @@ from tipline.doctor import Finding, TorLine, parse_torrc, problem, warning
 DEFAULT_SOCKS = "/run/tor/socks"  # deploy/torrc's; the one path Debian's AppArmor lets tor create
 NOTIFY_UNIT = "tipline-notify.service"
 ROUTES = ("tor", "direct")
-SECURE_SMTP = ("starttls", "tls", "ssl")
+SECURE_SMTP = ("starttls", "tls")  # what tipline/notify/settings.py accepts
 TORRC_LINE = f"SocksPort unix:{DEFAULT_SOCKS} GroupWritable RelaxDirModeCheck"
 DIRECT_RISK = (
     'route = "direct": notifications leave from the server\'s own IP address, so the mail provider '

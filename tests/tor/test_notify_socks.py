@@ -12,9 +12,8 @@ receiver's certificate against its name (accepted when trusted, refused
 otherwise); a user outside the socket's group must be refused by the kernel
 before tor sees anything.
 
-The SOCKS5 client here is a stand-in: when tipline.notify.route lands, use
-`connect(route_spec, host, port, timeout) -> socket.socket` from there instead
-(route_spec: a unix socket path, or "host:port"; the name goes to tor unresolved).
+The SOCKS5 client is tipline notify's own (tipline.notify.route): the name goes
+to tor unresolved.
 """
 
 from __future__ import annotations
@@ -42,8 +41,9 @@ import pytest
 
 from tests.conftest import unavailable
 from tests.deploy.common import DEPLOY, TORRC_RUN_DIR
+from tipline.notify.route import Route
 
-from .harness import SocksError, TorNetwork, Unavailable, _recv_exact, find_tools, free_port
+from .harness import TorNetwork, Unavailable, find_tools, free_port
 
 SMTP_VIRTUAL_PORT = 25
 LOOPBACK = ipaddress.ip_address("127.0.0.1")
@@ -56,27 +56,8 @@ def deploy_socks_line() -> str:
 
 
 def connect(route_spec: str, host: str, port: int, timeout: float) -> socket.socket:
-    """A stream to HOST:PORT through the SOCKS5 proxy at ROUTE_SPEC (a unix socket path; RFC 1928).
-
-    Stand-in for tipline.notify.route.connect: no authentication, the name sent unresolved."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    try:
-        sock.connect(route_spec)
-        sock.sendall(b"\x05\x01\x00")
-        if _recv_exact(sock, 2) != b"\x05\x00":
-            raise ConnectionError("the SOCKS5 proxy refused 'no authentication'")
-        name = host.encode("ascii")
-        sock.sendall(b"\x05\x01\x00\x03" + bytes([len(name)]) + name + port.to_bytes(2, "big"))
-        _version, reply, _rsv, atyp = _recv_exact(sock, 4)
-        if reply != 0:
-            raise SocksError(reply)
-        size = {1: 4, 4: 16}.get(atyp) or _recv_exact(sock, 1)[0]
-        _recv_exact(sock, size + 2)
-        return sock
-    except BaseException:
-        sock.close()
-        raise
+    """A stream to HOST:PORT through the SOCKS5 proxy at ROUTE_SPEC: tipline notify's own client."""
+    return Route("tor", route_spec).connect(host, port, timeout)
 
 
 class SMTPOverSocks(smtplib.SMTP):

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from typing import TextIO
 
 from tipline.config import Settings
-from tipline.store.db import make_engine, make_sessions
+from tipline.store.db import make_engine, make_sessions, open_read_only
 
 from . import smtp, webhook
 from .digest import (
@@ -127,7 +127,7 @@ def run(
     period = current_period(ns, now)
     key, until = period.isoformat(), hour_text(due_at(ns, period))
     state = load(state_path(settings))
-    engine = make_engine(settings.db_url)
+    engine = open_read_only(settings.db_url)  # the unit sees this database read-only
     sessions = make_sessions(engine)
     texts: dict[str, str | None] = {}
     failed = 0

@@ -19,7 +19,8 @@ from tipline.config import ConfigError, Settings, is_loopback_host
 PERIODS = ("daily", "weekly")
 ROUTES = ("tor", "direct")
 SECURITIES = ("starttls", "tls")
-DEFAULT_TOR_SOCKS = "/run/tipline/tor-notify.sock"
+# Debian's AppArmor profile lets tor make a SOCKS socket only at /run/tor/socks (deploy/torrc).
+DEFAULT_TOR_SOCKS = "/run/tor/socks"
 DEFAULT_BODY = '{"message": "$text"}'
 # Plain on purpose: one @, a dotted domain, nothing a mail header could be bent with.
 ADDRESS = re.compile(

@@ -82,6 +82,23 @@ class _Cleaner:
         to_the_hour(self.paths)
 
 
+def open_read_only(url: str) -> Engine:
+    """An engine that only reads, for `tipline notify`: its unit sees the submissions database
+    read-only, and a reader must neither make tables nor rewrite the file after use."""
+    engine = create_engine(url, pool_pre_ping=True)
+    name = engine.url.database if engine.dialect.name == "sqlite" else None
+    if name and name != ":memory:" and not Path(name).exists():
+        engine.dispose()
+        return make_engine(url)  # nothing served yet: an empty database, made as the apps make it
+    if name and name != ":memory:":
+        uri = f"file:{Path(name).resolve()}?mode=ro"
+        engine.dispose()
+        engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
+    elif engine.dialect.name == "postgresql":
+        engine = engine.execution_options(postgresql_readonly=True)
+    return engine
+
+
 def make_engine(url: str, metadata: MetaData = Base.metadata, file_mode: int = 0o660) -> Engine:
     """An engine for one of the two databases, its tables made if missing.
 
