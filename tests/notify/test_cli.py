@@ -124,3 +124,13 @@ def test_not_set_up_says_so_and_exits_0(install):
         0,
         "Notifications are not set up: add [notify.smtp] or [notify.webhook] to tipline.toml.\n",
     )
+
+
+def test_doctor_reads_the_notify_settings_and_warns_about_the_direct_route(install):
+    """`tipline doctor` loads [notify] (doctor_notify.py): route = "direct" is one warning naming the risk."""
+    install.configure('[notify]\nroute = "direct"\n[notify.webhook]\nurl = "https://ntfy.example.org/desk"\n')
+    out = run_tipline("doctor", "--data-dir", str(install.data_dir), check=False)
+    assert "Traceback" not in out.stderr + out.stdout
+    warnings = [ln for ln in out.stdout.splitlines() if 'route = "direct"' in ln]
+    assert len(warnings) == 1 and warnings[0].startswith("warning:"), out.stdout
+    assert "learns where the onion service runs" in warnings[0]
