@@ -29,6 +29,17 @@ class LogError(Exception):
         self.code = code
 
 
+def missing_database(settings: Settings) -> Path | None:
+    """The accounts database's file when it is SQLite and not made yet (no journalist enrolled)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.accounts_db_url)
+    if url.get_backend_name() != "sqlite" or not url.database:
+        return None
+    path = Path(url.database)
+    return None if path.exists() else path
+
+
 def open_log(settings: Settings) -> ActivityLog:
     """The log in the accounts database (made if missing, as `tipline journalist add` does)."""
     from tipline.store.db import make_engine, make_sessions
@@ -50,13 +61,21 @@ def _opened(settings: Settings, what: Callable[[ActivityLog], object], done: str
         ) from None
 
 
-def record_admin(settings: Settings, action: str, detail: str) -> None:
-    """Record what a command just did; if that fails, say the action was done but not recorded."""
-    _opened(
-        settings,
-        lambda log: log.record(ADMIN, action, detail),
-        done="Done, but not recorded in the activity log. ",
-    )
+def record_admin(settings: Settings, action: str, detail: str) -> str | None:
+    """Record what a command just did. Returns a warning to print when it could not be recorded.
+
+    Before the first journalist is enrolled there is no accounts database, and
+    none is made for this: the source app's machine may be set up before the
+    journalist side, and a folder made here by root would be root's.
+    """
+    missing = missing_database(settings)
+    if missing is not None:
+        return f"Not recorded in the activity log: there is no accounts database yet ({missing})."
+    try:
+        _opened(settings, lambda log: log.record(ADMIN, action, detail))
+    except LogError as e:
+        return f"Done, but not recorded in the activity log. {e}"
+    return None
 
 
 def _days(text: str) -> int:
@@ -103,6 +122,10 @@ def add_parser(sub, with_data_dir: Callable, func: Callable) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    missing = missing_database(settings)
+    if missing is not None:
+        print(f"There is no activity log yet: no journalist has been enrolled ({missing} does not exist).")
+        return 0
     if getattr(args, "log_command", None) == "purge":
         days = args.older_than or settings.activity_retention_days
         n = _opened(settings, lambda log: log.purge(days, ADMIN))

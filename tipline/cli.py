@@ -230,15 +230,18 @@ def cmd_log(args: argparse.Namespace) -> int:
 
 
 def _record(settings: Settings, action: str, detail: str) -> None:
-    """Put what a command did in the activity log (tipline/activity_cli.py), owned as the app needs."""
-    from tipline.activity_cli import LogError, record_admin
+    """Put what a command did in the activity log (tipline/activity_cli.py), owned as the app needs.
+
+    The action is done by then: a log that cannot be written is a warning on stderr, not a failure.
+    """
+    from tipline.activity_cli import record_admin
 
     try:
-        record_admin(settings, action, detail)
-    except LogError as e:
-        raise CliError(str(e), e.code) from None
+        warning = record_admin(settings, action, detail)
     finally:
         _give_to_folder_owner(settings.journalist_private_dir)
+    if warning:
+        print(f"tipline: {warning}", file=sys.stderr)
 
 
 def _days(text: str) -> int:
