@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from tipline.config import Settings
 from tipline.store.activity import ACTIONS, ADMIN, ActivityLog
@@ -53,7 +53,7 @@ def _opened(settings: Settings, what: Callable[[ActivityLog], object], done: str
     """Run `what` on the log; a database or file problem is one line saying what to do."""
     try:
         return what(open_log(settings))
-    except (OSError, OperationalError) as e:
+    except (OSError, DBAPIError) as e:
         why = e.strerror if isinstance(e, OSError) else str(e.orig)
         raise LogError(
             f"{done}Cannot open the activity log in the accounts database ({why}). "

@@ -116,7 +116,10 @@ def _prepare(app: str, settings: Settings) -> int:
         store = _store(settings)
         load_or_create(settings.csrf_secret_path(app))
         if app == "journalist":
-            _accounts(settings)  # its tables and key file too, before workers race to make them
+            from tipline.store.activity import ActivityLog
+
+            # Its tables (the activity log's too) and key file, before workers race to make them.
+            ActivityLog(_accounts(settings).sessions)
             return 0
         load_or_create(settings.install_salt_path, size=16)
         load_or_create(settings.source_session_key_path)
