@@ -81,3 +81,18 @@ def test_bad_input_is_one_plain_line_and_changes_nothing(tmp_path):
     r = run_tipline("log", "--data-dir", str(data), check=False)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.startswith("tipline: Cannot open the activity log in the accounts database (")
+
+
+def test_help_and_the_docs_name_the_same_options():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "activity-log.md").read_text("utf-8")
+    for cmd, flags in (
+        (["log"], ("--journalist", "--since", "--action")),
+        (["log", "purge"], ("--older-than",)),
+    ):
+        r = run_tipline(*cmd, "--help")
+        assert r.stdout.startswith(f"usage: tipline {' '.join(cmd)}")
+        for flag in flags:
+            assert flag in r.stdout and flag in doc, flag
+    assert "activity_retention_days" in doc and "tipline log purge --older-than DAYS" in doc
