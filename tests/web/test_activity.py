@@ -15,8 +15,9 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.conftest import run_tipline
+from tests.store.conversation_helpers import reply_envelope
 from tests.web.logins import PASSPHRASE, enrol, parallel_logins, statuses
-from tests.web.newsroom import TOKEN, Newsroom, start_newsroom
+from tests.web.newsroom import TOKEN, Newsroom, start_newsroom, upload
 from tests.web.server import Server, free_port, make_server
 from tipline.activity_cli import open_log
 from tipline.config import load_settings
@@ -70,10 +71,10 @@ def room(tmp_path, keydir):
 
 
 def scripted_day(room: Newsroom) -> tuple[str, str]:
-    """Two wrong passphrases, a typo'd name, a login, a download, a reply, a deletion, a logout."""
+    """Two wrong passphrases, a typo'd name, a login, a download, two replies, a deletion, a logout."""
     j = room.journalist
     ana = room.enrol("ana")
-    first, _ = room.open_conversation("the first tip")
+    first, source = room.open_conversation("the first tip")
     second, _ = room.open_conversation("the second tip")
     assert try_login(j, ana, "not the passphrase", "000000") == 401
     assert try_login(j, ana, "still not it", "000000") == 401
@@ -88,6 +89,10 @@ def scripted_day(room: Newsroom) -> tuple[str, str]:
         {"csrf_token": token(j, f"/conversations/{first}"), "message": "a reply, JavaScript off"},
     )
     assert r.status == 303
+    assert (
+        upload(j, first, reply_envelope("written offline", source.public_key, room.newsroom_key)).status
+        == 303
+    )
     r = ask(j, "POST", "/delete", {"csrf_token": token(j, "/"), "conversation": second})
     subs = re.findall(r'name="id" value="([^"]+)"', r.body.decode())
     fields = {"csrf_token": token(j, "/"), "confirm": "yes", "conversation": second, "id": subs}
@@ -105,6 +110,7 @@ def test_a_scripted_day_makes_exactly_these_entries(room):
         ("ana", "login", ""): 1,
         ("ana", "download", f"submissions=1 conversations={first}"): 1,
         ("ana", "reply", f"conversation={first} sealed_by=server"): 1,
+        ("ana", "reply", f"conversation={first} sealed_by=offline"): 1,
         ("ana", "delete", f"submissions=1 conversations_deleted=1 conversations={second}"): 1,
         ("ana", "logout", ""): 1,
     }
@@ -118,8 +124,9 @@ def test_a_scripted_day_makes_exactly_these_entries(room):
     assert ["ana", "login_failed", "x2"] in [r[1:4] for r in rows]
     assert [UNKNOWN_NAME, "login_failed", "x1"] in [r[1:4] for r in rows]
     only = run_tipline("log", "--data-dir", str(room.data_dir), "--journalist", "ana", "--action", "reply")
-    assert [line.split("\t")[1:] for line in only.stdout.splitlines()] == [
-        ["ana", "reply", "x1", f"conversation={first} sealed_by=server"]
+    assert sorted(line.split("\t")[1:] for line in only.stdout.splitlines()) == [
+        ["ana", "reply", "x1", f"conversation={first} sealed_by=offline"],
+        ["ana", "reply", "x1", f"conversation={first} sealed_by=server"],
     ]
 
 
