@@ -108,10 +108,10 @@ def test_a_scripted_day_makes_exactly_these_entries(room):
         ("ana", "login_failed", ""): 2,
         (UNKNOWN_NAME, "login_failed", ""): 1,  # the typo is counted, never stored as typed
         ("ana", "login", ""): 1,
-        ("ana", "download", f"submissions=1 conversations={first}"): 1,
-        ("ana", "reply", f"conversation={first} sealed_by=server"): 1,
-        ("ana", "reply", f"conversation={first} sealed_by=offline"): 1,
-        ("ana", "delete", f"submissions=1 conversations_deleted=1 conversations={second}"): 1,
+        ("ana", "download", f"submissions=1 conversations={first[:8]}"): 1,
+        ("ana", "reply", f"conversation={first[:8]} sealed_by=server"): 1,
+        ("ana", "reply", f"conversation={first[:8]} sealed_by=offline"): 1,
+        ("ana", "delete", f"submissions=1 conversations_deleted=1 conversations={second[:8]}"): 1,
         ("ana", "logout", ""): 1,
     }
     assert log_of(room.data_dir).failed_logins("2000-01-01T00:00Z") == {"ana": 2, UNKNOWN_NAME: 1}
@@ -125,17 +125,19 @@ def test_a_scripted_day_makes_exactly_these_entries(room):
     assert [UNKNOWN_NAME, "login_failed", "x1"] in [r[1:4] for r in rows]
     only = run_tipline("log", "--data-dir", str(room.data_dir), "--journalist", "ana", "--action", "reply")
     assert sorted(line.split("\t")[1:] for line in only.stdout.splitlines()) == [
-        ["ana", "reply", "x1", f"conversation={first} sealed_by=offline"],
-        ["ana", "reply", "x1", f"conversation={first} sealed_by=server"],
+        ["ana", "reply", "x1", f"conversation={first[:8]} sealed_by=offline"],
+        ["ana", "reply", "x1", f"conversation={first[:8]} sealed_by=server"],
     ]
 
 
 def test_log_file_holds_hours_only_and_no_address_agent_or_typed_name(room):
-    scripted_day(room)
+    first, second = scripted_day(room)
     files = sorted((room.data_dir / "journalist").glob("accounts.db*"))
     raw = b"".join(p.read_bytes() for p in files)
     assert b"activity_log" in raw and b"login_failed" in raw  # the log is really in this file
-    for leak in (b"127.0.0.1", AGENT.encode(), b"ProbeBrowser", TYPO.encode(), b"the first tip"):
+    # Conversations by their short id, as the list shows them: the deleted one's full id is in no file.
+    ids = (first.encode(), second.encode())
+    for leak in (b"127.0.0.1", AGENT.encode(), b"ProbeBrowser", TYPO.encode(), b"the first tip", *ids):
         assert leak not in raw, leak
     # Times as text: only whole hours anywhere in the file (the sessions' own times are integers).
     assert re.findall(rb"T\d\d:\d\d", raw) and all(
@@ -167,7 +169,7 @@ def test_activity_page_lists_and_filters(room):
     page = ask(j, "GET", "/activity").body.decode()
     shown = re.findall(r'<tr class="entry" data-action="([a-z_]+)">', page)
     assert len(shown) == len(log_of(room.data_dir).entries()) and "download" in shown
-    assert f"<code>submissions=1 conversations={first}</code>" in page
+    assert f"<code>submissions=1 conversations={first[:8]}</code>" in page
     page = ask(j, "GET", "/activity?journalist=ana&action=login_failed").body.decode()
     assert re.findall(r'<tr class="entry" data-action="([a-z_]+)">', page) == ["login_failed"]
     assert re.search(r"<td>ana</td>\s*<td>Failed login</td>\s*<td>2</td>", page)
