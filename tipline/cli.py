@@ -116,7 +116,10 @@ def _prepare(app: str, settings: Settings) -> int:
         store = _store(settings)
         load_or_create(settings.csrf_secret_path(app))
         if app == "journalist":
-            _accounts(settings)  # its tables and key file too, before workers race to make them
+            from tipline.store.activity import ActivityLog
+
+            # Its tables (the activity log's too) and key file, before workers race to make them.
+            ActivityLog(_accounts(settings).sessions)
             return 0
         load_or_create(settings.install_salt_path, size=16)
         load_or_create(settings.source_session_key_path)
@@ -169,6 +172,7 @@ def cmd_journalist(args: argparse.Namespace) -> int:
 
 def _journalist(args: argparse.Namespace, settings: Settings) -> int:
     from tipline.store.accounts import AccountError
+    from tipline.store.activity import ADMIN, ActivityLog
     from tipline.store.secretfile import SecretFileError
 
     try:
@@ -180,6 +184,7 @@ def _journalist(args: argparse.Namespace, settings: Settings) -> int:
             f"Cannot open the journalist accounts in {settings.journalist_private_dir} ({e.strerror}). "
             "Run this as root, or as the journalist app's user."
         ) from None
+    log = ActivityLog(accounts.sessions)
     try:
         if args.j_command == "add":
             passphrase = None
@@ -189,6 +194,7 @@ def _journalist(args: argparse.Namespace, settings: Settings) -> int:
                 except (OSError, UnicodeDecodeError) as e:
                     raise CliError(f"Cannot read {args.passphrase_file}: {e}") from None
             enrolment = accounts.add(args.name, passphrase)
+            log.record(ADMIN, "account_added", f"name={enrolment.name}")
             print(f"Added journalist {enrolment.name}.")
             if passphrase is None:
                 print(
@@ -202,14 +208,43 @@ def _journalist(args: argparse.Namespace, settings: Settings) -> int:
             )
         elif args.j_command == "remove":
             accounts.remove(args.name)
+            log.record(ADMIN, "account_removed", f"name={args.name}")
             print(f"Removed {args.name} and ended their sessions.")
         elif args.j_command == "reset-totp":
             uri = accounts.reset_totp(args.name)
+            log.record(ADMIN, "account_changed", f"name={args.name} change=reset-totp")
             print(f"New authenticator secret for {args.name}; the old one no longer works.")
             _show_totp(uri)
     except AccountError as e:
         raise CliError(str(e)) from None
     return 0
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    from tipline.activity_cli import LogError, run
+
+    settings = _settings(args)
+    try:
+        return run(args, settings)
+    except LogError as e:
+        raise CliError(str(e), e.code) from None
+    finally:
+        _give_to_folder_owner(settings.journalist_private_dir)
+
+
+def _record(settings: Settings, action: str, detail: str) -> None:
+    """Put what a command did in the activity log (tipline/activity_cli.py), owned as the app needs.
+
+    The action is done by then: a log that cannot be written is a warning on stderr, not a failure.
+    """
+    from tipline.activity_cli import record_admin
+
+    try:
+        warning = record_admin(settings, action, detail)
+    finally:
+        _give_to_folder_owner(settings.journalist_private_dir)
+    if warning:
+        print(f"tipline: {warning}", file=sys.stderr)
 
 
 def _days(text: str) -> int:
@@ -231,11 +266,13 @@ def cmd_purge(args: argparse.Namespace) -> int:
     ids = store.expired(args.older_than, after)
     n = store.delete(ids)
     print(f"Purged {n} submission(s).")
+    if n:
+        _record(settings, "delete", f"submissions={n} by=retention")
     return 0
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from tipline.store.keyring import Keyring, KeyringError
+    from tipline.store.keyring import Keyring, KeyringError, compact
 
     settings = _settings(args)
     ring = Keyring(settings.keys_dir)
@@ -247,6 +284,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
             except (OSError, UnicodeDecodeError) as e:
                 raise CliError(f"Cannot read {args.file}: {e}") from None
             key = ring.add(text)
+            _record(settings, "key_added", f"key={compact(key.fingerprint)}")
             print(f"Added key {key.fingerprint}. New tips are sealed to {len(ring.active())} key(s).")
             print("Check this fingerprint with the journalist over a channel you trust.")
         elif args.keys_command == "list":
@@ -259,6 +297,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
                 print(f"retired  {k.fingerprint}")
         elif args.keys_command == "retire":
             key = ring.retire(args.fingerprint)
+            _record(settings, "key_retired", f"key={compact(key.fingerprint)}")
             print(f"Retired {key.fingerprint}: new tips are no longer sealed to it.")
     except KeyringError as e:
         raise CliError(str(e)) from None
@@ -402,6 +441,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="delete what was first downloaded more than this long ago, e.g. 7d",
     )
     pu.set_defaults(func=cmd_purge)
+
+    from tipline.activity_cli import add_parser as add_log_parser
+
+    add_log_parser(sub, with_data_dir, cmd_log)
 
     k = sub.add_parser("keys", help="manage the recipient public keys")
     ksub = k.add_subparsers(dest="keys_command", required=True)

@@ -48,6 +48,8 @@ class Settings:
     session_max_hours: int = 8
     # Delete a submission this many days after its first download (0: keep until purged).
     delete_after_download_days: int = 0
+    # `tipline log purge` deletes activity log entries older than this (docs/activity-log.md).
+    activity_retention_days: int = 365
     # Log lines caused by requests are counted and written once per this many seconds (a whole
     # hour): a line's own time would say to the second when a source was here (tipline/web/digest.py).
     log_hold_s: int = 3600
@@ -127,6 +129,8 @@ class Settings:
             raise ConfigError("max_upload_mb, max_files and max_message_kb must be at least 1.")
         if self.max_logins_in_flight < 1 or self.source_session_minutes < 1:
             raise ConfigError("max_logins_in_flight and source_session_minutes must be at least 1.")
+        if self.activity_retention_days < 1:
+            raise ConfigError("activity_retention_days must be at least 1 (a number of days, e.g. 365).")
         if self.source_session_max_minutes < self.source_session_minutes:
             raise ConfigError("source_session_max_minutes must be at least source_session_minutes.")
         if self.onion_address and not ONION.match(self.onion_address):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from datetime import UTC, date, datetime
 
@@ -58,13 +57,24 @@ def test_the_sentences():
 
 
 def test_failed_logins_come_from_the_activity_log(install):
-    """Wired to tipline.store.activity's ActivityLog(sessions).failed_logins(since_hour) once it exists.
+    """The digest's failed-login line is what the activity log counted, per account, since the
+    window's start; nothing earlier, and never the typed name of an unknown account."""
+    from tipline.store.activity import ActivityLog
+    from tipline.store.db import make_engine, make_sessions
+    from tipline.store.models import AccountsBase
 
-    Until then failed_logins() says {} (no line in the digest); with it, a fresh installation has none.
-    """
-    present = importlib.util.find_spec("tipline.store.activity") is not None
-    assert failed_logins(install.settings, "2026-11-30T08:00Z") == {}
-    assert present or not (install.data_dir / "journalist" / "accounts.db").exists()
+    assert failed_logins(install.settings, "2026-11-30T08:00Z") == {}  # a fresh installation has none
+    engine = make_engine(install.settings.accounts_db_url, AccountsBase.metadata, file_mode=0o600)
+    try:
+        log = ActivityLog(make_sessions(engine))
+        log.record("ana", "login_failed")
+        log.record("ana", "login_failed")
+        log.record("(unknown name)", "login_failed")
+        log.record("ben", "login")
+    finally:
+        engine.dispose()
+    assert failed_logins(install.settings, "2026-11-30T08:00Z") == {"ana": 2, "(unknown name)": 1}
+    assert failed_logins(install.settings, "2999-01-01T00:00Z") == {}
 
 
 def test_a_damaged_state_file_is_one_line(install):

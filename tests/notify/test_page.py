@@ -49,6 +49,11 @@ def test_set_show_and_clear_an_address(room):
     assert r.status == 303
     assert "You have no notification address of your own." in j.get(PAGE).body.decode()
     assert "ana@example.org" not in dry_run(room)
+    # Both changes are in the activity log, by the hour and without the address itself.
+    log = run_tipline("log", "--action", "notify_address_changed", "--data-dir", str(room.data_dir))
+    lines = log.stdout.splitlines()
+    assert len(lines) == 2 and all("\tana\tnotify_address_changed\t" in ln for ln in lines), log.stdout
+    assert {ln.rsplit("\t", 1)[1] for ln in lines} == {"set", "cleared"} and "@" not in log.stdout
 
 
 def test_a_malformed_address_changes_nothing(room):

@@ -79,7 +79,12 @@ def test_source_app_never_opens_the_journalist_folder(tmp_path, keydir):
         watch.close()
     # What the source app needs, conversations included; not one table of the accounts.
     assert tables(data / "tipline.sqlite3") == {"submissions", "downloads", "conversations", "replies"}
-    assert tables(private / "accounts.db") == {"journalists", "journalist_sessions", "login_throttle"}
+    assert tables(private / "accounts.db") == {
+        "journalists",
+        "journalist_sessions",
+        "login_throttle",
+        "activity_log",  # docs/activity-log.md: journalists' actions stay beside their accounts
+    }
 
 
 def test_accounts_db_holds_no_totp_secret_in_clear(tmp_path):

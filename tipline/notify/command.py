@@ -7,6 +7,7 @@ Every problem comes back as NotifyProblem, one line and an exit status:
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from tipline.config import Settings
@@ -52,6 +53,7 @@ def add_parser(sub, with_data_dir) -> argparse.ArgumentParser:
 
 
 def _address(args: argparse.Namespace, settings: Settings) -> int:
+    from tipline.activity_cli import record_admin
     from tipline.store.db import make_engine, make_sessions
     from tipline.store.models import AccountsBase
 
@@ -66,6 +68,9 @@ def _address(args: argparse.Namespace, settings: Settings) -> int:
         else:
             email = book.set(args.name, args.email)
             print(f"Notifications for {args.name} now also go to {email}.")
+        warning = record_admin(settings, "notify_address_changed", f"name={args.name}")
+        if warning:
+            print(warning, file=sys.stderr)
     except NoSuchJournalist as e:
         raise NotifyProblem(f"{e} See tipline journalist list.") from None
     except NotifyConfigError as e:

@@ -97,11 +97,8 @@ def activity(sessions: sessionmaker[Session], since: str, until: str) -> Activit
 
 
 def failed_logins(settings: Settings, since_hour: str) -> dict[str, int]:
-    """Failed logins per account since the hour, from the activity log; {} where there is none yet."""
-    try:
-        from tipline.store.activity import ActivityLog  # type: ignore[import-not-found]
-    except ImportError:
-        return {}
+    """Failed logins per account since the hour, from the activity log (tipline/store/activity.py)."""
+    from tipline.store.activity import ActivityLog
     from tipline.store.db import make_engine, make_sessions
     from tipline.store.models import AccountsBase
 

@@ -223,12 +223,14 @@ def create_journalist_app(settings: Settings) -> Flask:
     app.request_class = JournalistRequest
     app.config.update(MAX_CONTENT_LENGTH=1024 * 1024, MAX_FORM_MEMORY_SIZE=1024 * 1024, MAX_FORM_PARTS=5000)
     from .journalist import bp
+    from .journalist_activity import install as install_activity
     from .journalist_conversations import bp as conversations_bp
     from .journalist_notify import bp as notify_bp
 
     register(app, bp)
     register(app, conversations_bp)
     register(app, notify_bp)
+    install_activity(app)
     return _guard_bodies(app, settings)
 
 

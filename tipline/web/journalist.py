@@ -22,6 +22,7 @@ from flask import (
 from flask_babel import format_decimal, gettext, ngettext
 
 from tipline.store.accounts import AccountError, LoginRefused, Throttled
+from tipline.store.activity import ActivityLog, id_detail
 from tipline.store.conversations import ConversationStore
 from tipline.store.export import iter_export
 from tipline.store.keyring import compact
@@ -57,6 +58,11 @@ def _is_private_transport() -> bool:
 
 def _csrf_page(template: str, status: int = 200, **kw) -> Response:
     return _ctx().csrf.page(request, template, status, **kw)
+
+
+def activity() -> ActivityLog:
+    """The activity log (tipline/web/journalist_activity.py installs it on the app)."""
+    return current_app.extensions["tipline_activity"]
 
 
 def _check_post() -> None:
@@ -98,6 +104,10 @@ def login_post():
         resp.headers["Retry-After"] = str(e.wait)
         return resp
     except LoginRefused:
+        # Only attempts the throttle let through are counted: a refused one checks nothing,
+        # and counting each would turn a flood of them into as many writes.
+        log = activity()
+        log.record(log.name_or_unknown(form.get("name", "")), "login_failed")
         return _csrf_page(
             "j_login.html",
             401,
@@ -106,6 +116,7 @@ def login_post():
     except AccountError as e:  # the installation's TOTP key does not fit: the admin must act
         current_app.logger.error("%s", e)
         abort(500)
+    activity().record(form.get("name", ""), "login")
     resp = redirect(link("/"), code=303)
     t.csrf.rotate(resp)
     resp.set_cookie(
@@ -124,6 +135,7 @@ def login_post():
 def logout():
     _check_post()
     _ctx().accounts.logout(request.cookies.get(_cookie_name(), ""))
+    activity().record(g.journalist, "logout")
     resp = redirect(link("/login"), code=303)
     resp.delete_cookie(_cookie_name(), path="/")
     return resp
@@ -190,15 +202,18 @@ def download():
             title=gettext("Nothing selected"),
             text=gettext("Select at least one submission or conversation, or choose Download all new."),
         )
-    ids = [s.id for s in subs]
-    me = g.journalist
+    chosen = [s.id for s in subs]
+    me, log = g.journalist, activity()
+    convs = (s.conversation_id for s in subs if s.conversation_id)
+    detail = f"submissions={len(chosen)} " + id_detail("conversations", convs)
 
     def stream():
         yield from iter_export(t.store, subs)
         # Only a bundle sent to the end counts as downloaded.
-        t.store.mark_downloaded(ids, me)
+        t.store.mark_downloaded(chosen, me)
+        log.record(me, "download", detail)
 
-    name = f"tipline-{current_hour()[0].replace(':', '')}-{len(ids)}.tar"
+    name = f"tipline-{current_hour()[0].replace(':', '')}-{len(chosen)}.tar"
     return Response(
         stream_with_context(stream()),
         mimetype="application/x-tar",
@@ -235,8 +250,13 @@ def delete_done():
     _check_post()
     if request.form.get("confirm") != "yes":
         abort(400)
+    store, wanted, whole = _ctx().store, request.form.getlist("id"), _chosen_conversations()
+    touched = {s.conversation_id for s in store.get(wanted) if s.conversation_id} | set(whole)
     # One transaction: a conversation chosen whole goes with its source record and its replies.
-    n, c = _ctx().store.remove(request.form.getlist("id"), _chosen_conversations())
+    n, c = store.remove(wanted, whole)
+    if n or c:
+        detail = f"submissions={n} conversations_deleted={c} " + id_detail("conversations", touched)
+        activity().record(g.journalist, "delete", detail)
     text = ngettext(
         "Deleted %(num)s submission, with its files and its row.",
         "Deleted %(num)s submissions, with their files and their rows.",

@@ -17,6 +17,7 @@ from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect,
 from flask_babel import gettext
 from werkzeug.exceptions import HTTPException
 
+from tipline.store.activity import short_id
 from tipline.store.conversations import (
     ConversationStore,
     NoSuchConversation,
@@ -28,7 +29,7 @@ from tipline.store.submissions import IntakeError
 from tipline.textmark import J_
 
 from .i18n import link
-from .journalist import _check_post, _csrf_page, _human, login_required
+from .journalist import _check_post, _csrf_page, _human, activity, login_required
 from .journalist_strings import reply_strings
 from .reply_upload import EnvelopeUpload, drain
 from .security import check_origin
@@ -137,6 +138,7 @@ def reply(cid: str):
             raise NoSuchConversation
         envelope = seal_reply(text, reply_recipients(conv.source_public_key, _ctx().keyring.active()))
         convs.add_reply(cid, io.BytesIO(envelope), g.journalist, "server", MAX_REPLY_ENVELOPE)
+        activity().record(g.journalist, "reply", f"conversation={short_id(cid)} sealed_by=server")
     except NoSuchConversation as e:
         return _refused(cid, e, as_json=False)
     except IntakeError as e:
@@ -165,6 +167,7 @@ def upload(cid: str):
         if body.file_field != "envelope" or (not browser and not body.filename):
             raise NoEnvelopeChosen
         _convs().add_reply(cid, body, g.journalist, sealed_by, MAX_REPLY_ENVELOPE)  # type: ignore[arg-type]
+        activity().record(g.journalist, "reply", f"conversation={short_id(cid)} sealed_by={sealed_by}")
     except IntakeError as e:
         drain(request.stream)
         return _refused(cid, e, as_json=browser)

@@ -14,7 +14,7 @@ from tipline.notify.addresses import NotifyAddresses
 from tipline.notify.settings import NotifyConfigError
 
 from .i18n import link
-from .journalist import _check_post, _csrf_page, login_required
+from .journalist import _check_post, _csrf_page, activity, login_required
 
 bp = Blueprint("notify_settings", __name__)
 PAGE = "/settings/notifications"
@@ -54,6 +54,7 @@ def notifications_post():
     _check_post()
     if request.form.get("action") == "clear":
         _book().clear(g.journalist)
+        activity().record(g.journalist, "notify_address_changed", "cleared")
         return redirect(link(PAGE), code=303)
     entered = request.form.get("email", "")
     try:
@@ -67,4 +68,5 @@ def notifications_post():
             ),
             entered,
         )
+    activity().record(g.journalist, "notify_address_changed", "set")  # never the address itself
     return redirect(link(PAGE), code=303)
