@@ -150,7 +150,8 @@ def test_apps_match_torrc():
 def test_purge_timer():
     s = settings("tipline-purge.service")
     assert s["ExecStart"] == [
-        "/opt/tipline/venv/bin/tipline purge --data-dir /var/lib/tipline --older-than 30d"
+        "/opt/tipline/venv/bin/tipline purge --data-dir /var/lib/tipline --older-than 30d",
+        "/opt/tipline/venv/bin/tipline log purge --data-dir /var/lib/tipline",
     ]
     t = settings("tipline-purge.timer")
     assert t["OnCalendar"] == ["daily"] and t["Persistent"] == ["true"]
