@@ -224,9 +224,11 @@ def create_journalist_app(settings: Settings) -> Flask:
     app.config.update(MAX_CONTENT_LENGTH=1024 * 1024, MAX_FORM_MEMORY_SIZE=1024 * 1024, MAX_FORM_PARTS=5000)
     from .journalist import bp
     from .journalist_conversations import bp as conversations_bp
+    from .journalist_status_forms import bp as status_bp
 
     register(app, bp)
     register(app, conversations_bp)
+    register(app, status_bp)
     return _guard_bodies(app, settings)
 
 
