@@ -35,7 +35,7 @@ def test_set_the_status_and_star_then_filter_the_list(room, open_tab, mode):
     other, _ = room.open_conversation(f"left alone in {mode}")
     tab = logged_in(room, open_tab, mode)
     assert listed(tab)[cid] == ("new", "0")
-    assert "You have not opened it yet." in tab.page.inner_text(f"#conversation-{cid}")
+    assert "Nobody has opened it yet." in tab.page.inner_text(f"#conversation-{cid}")
 
     tab.goto(f"/conversations/{cid}")
     assert "Status: Read." in tab.page.inner_text("#status-now")  # opening it read it

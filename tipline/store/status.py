@@ -9,6 +9,7 @@ SQLite and PostgreSQL alike. Times are hours. No Flask here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -22,6 +23,7 @@ from tipline.textmark import J_
 from .models import Conversation, ConversationSeen, ConversationStatus
 from .submissions import IntakeError, current_hour
 
+ID = re.compile(r"[A-Za-z0-9_-]{1,32}")  # secrets.token_urlsafe(16), with room
 STATUSES = ("new", "read", "replied", "in_progress", "done")
 # The one mapping from a status to its name on the pages (translated there): whole words.
 LABELS = {
@@ -129,6 +131,13 @@ def after_reply(s: Session, cid: str, journalist: str, hour: str) -> None:
     )
 
 
+def _check_id(cid: str) -> None:
+    """An id from an address is a conversation's only if it has the shape of one (a NUL byte, say,
+    would make PostgreSQL fail the query instead of finding nothing)."""
+    if not isinstance(cid, str) or not ID.fullmatch(cid):
+        raise UnknownConversation
+
+
 class StatusStore:
     """Status, star and who has seen each conversation, on the submissions database's sessions."""
 
@@ -173,6 +182,7 @@ class StatusStore:
 
     def _write(self, cid: str, work) -> None:
         """`work(session)` in one transaction on an existing conversation; else UnknownConversation."""
+        _check_id(cid)
         try:
             with self.sessions.begin() as s:
                 if s.get(Conversation, cid) is None:
@@ -204,6 +214,7 @@ class StatusStore:
         back. Nothing is written when nothing would change (a reload this hour).
         """
         hour = current_hour()[0]
+        _check_id(cid)
         with self.sessions() as s:
             if s.get(Conversation, cid) is None:
                 raise UnknownConversation
