@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.store.test_postgres import new_database, pg_url  # noqa: F401 (a fixture)
-from tests.web import status_checks
+from tests.web import status_checks, status_http
 from tests.web.newsroom import start_newsroom
 
 
@@ -12,7 +12,7 @@ def test_conversation_status_on_postgres(pg_url, tmp_path, keydir):  # noqa: F81
     room = start_newsroom(tmp_path, keydir, f'database_url = "{url}"\n')
     try:
         assert not (room.data_dir / "tipline.sqlite3").exists()  # really on PostgreSQL
-        assert status_checks.db(room) == url
+        assert status_http.db(room) == url
         status_checks.check_automatic_moves(room)
         status_checks.check_forms(room)
         status_checks.check_filters_and_order(room)
