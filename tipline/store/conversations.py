@@ -30,6 +30,7 @@ from tipline.format.stream import check_length
 from tipline.textmark import J_, N_
 
 from .models import Conversation, Reply, Submission
+from .status import after_follow_up, after_reply
 from .submissions import (
     DISK_FULL,
     MAX_HEADER,
@@ -214,6 +215,7 @@ class ConversationStore:
                 s.flush()
             except IntegrityError:  # deleted by another process since it was read
                 raise NoSuchConversation from None
+            after_follow_up(s, conv.id, row.received_hour)  # the newsroom's status: look again
 
         return self.store.begin(sealed_by, recipients, max_bytes, max_items, link)
 
@@ -366,6 +368,8 @@ class ConversationStore:
                     )
                 )
                 conv.last_activity_hour = max(conv.last_activity_hour, hour)
+                s.flush()
+                after_reply(s, conversation_id, journalist, hour)  # the newsroom's status: replied
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
             raise

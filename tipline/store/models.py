@@ -16,7 +16,7 @@ key, the verifier's hash and hours; its replies are envelopes like tips.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -87,6 +87,44 @@ class Download(Base):
     )
     journalist: Mapped[str] = mapped_column(String(64), primary_key=True)
     hour: Mapped[str] = mapped_column(String(17))
+
+
+class ConversationStatus(Base):
+    """The newsroom's status and star of a conversation (tipline/store/status.py). No row: new, no star.
+
+    A table of its own, not columns of `conversations`: `create_all` adds tables
+    to an existing database, never columns. The source never sees any of it.
+    """
+
+    __tablename__ = "conversation_status"
+    __table_args__ = (
+        CheckConstraint("status in ('new', 'read', 'replied', 'in_progress', 'done')", name="known_status"),
+        {"sqlite_with_rowid": False},
+    )
+
+    conversation_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    starred: Mapped[bool] = mapped_column(Boolean, default=False)
+    starred_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    # Who set the status, and in which hour; None: moved back to new by the source's follow-up.
+    changed_hour: Mapped[str | None] = mapped_column(String(17), default=None)
+    changed_by: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class ConversationSeen(Base):
+    """A journalist opened the conversation in this hour; `current` until it has activity again."""
+
+    __tablename__ = "conversation_seen"
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012
+
+    conversation_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    journalist: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hour: Mapped[str] = mapped_column(String(17))
+    current: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class AccountsBase(DeclarativeBase):

@@ -226,10 +226,12 @@ def create_journalist_app(settings: Settings) -> Flask:
     from .journalist_activity import install as install_activity
     from .journalist_conversations import bp as conversations_bp
     from .journalist_notify import bp as notify_bp
+    from .journalist_status_forms import bp as status_bp
 
     register(app, bp)
     register(app, conversations_bp)
     register(app, notify_bp)
+    register(app, status_bp)
     install_activity(app)
     return _guard_bodies(app, settings)
 

@@ -26,11 +26,13 @@ from tipline.store.activity import ActivityLog, id_detail
 from tipline.store.conversations import ConversationStore
 from tipline.store.export import iter_export
 from tipline.store.keyring import compact
+from tipline.store.status import UnknownStatus
 from tipline.store.submissions import SubmissionInfo, current_hour
 from tipline.textmark import J_
 
 from .grouping import groups
 from .i18n import link
+from .journalist_status import list_status
 from .security import check_origin
 
 bp = Blueprint("journalist", __name__)
@@ -160,11 +162,16 @@ def _human(n: int) -> str:
 def index():
     t = _ctx()
     listed = groups(t.store)
+    try:
+        state = list_status(listed)  # the filter keeps the list's order: newest activity first
+    except UnknownStatus as e:
+        return _csrf_page("j_message.html", 400, title=gettext("Nothing to show"), text=gettext(e.message))
     subs = [item for grp in listed for kind, item in grp.items if kind == "submission"]
     active = {compact(k.fingerprint) for k in t.keyring.active()}
     return _csrf_page(
         "j_list.html",
-        groups=listed,
+        groups=state.groups,
+        state=state,
         subs=subs,
         conversations=sum(1 for grp in listed if grp.conversation),
         me=g.journalist,

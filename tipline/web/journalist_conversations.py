@@ -30,6 +30,7 @@ from tipline.textmark import J_
 
 from .i18n import link
 from .journalist import _check_post, _csrf_page, _human, activity, login_required
+from .journalist_status import mark_seen, page_status
 from .journalist_strings import reply_strings
 from .reply_upload import EnvelopeUpload, drain
 from .security import check_origin
@@ -95,12 +96,14 @@ def _page(cid: str, status: int = 200, error: str | None = None, text: str = "")
         human=_human,
         reply_strings=reply_strings,
         me=g.journalist,
+        state=page_status(cid),
     )
 
 
 @bp.get("/conversations/<cid>")
 @login_required
 def conversation(cid: str):
+    mark_seen(cid)  # before the page is read: what it shows is what was seen
     return _page(cid)
 
 
