@@ -6,8 +6,8 @@ import sqlite3
 
 from tests.conftest import run_tipline
 from tests.web.logins import enrol
-from tipline.activity_cli import open_log
 from tipline.config import load_settings
+from tipline.ops.activity_cli import open_log
 from tipline.store.activity import ADMIN
 
 

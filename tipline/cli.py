@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tipline import __version__
 from tipline.config import ConfigError, Settings, load_settings
-from tipline.torcontrol import DEFAULT_SOCKET as DEFAULT_CONTROL_SOCKET
+from tipline.ops.torcontrol import DEFAULT_SOCKET as DEFAULT_CONTROL_SOCKET
 
 
 class CliError(Exception):
@@ -221,7 +221,7 @@ def _journalist(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_log(args: argparse.Namespace) -> int:
-    from tipline.activity_cli import LogError, run
+    from tipline.ops.activity_cli import LogError, run
 
     settings = _settings(args)
     try:
@@ -233,11 +233,11 @@ def cmd_log(args: argparse.Namespace) -> int:
 
 
 def _record(settings: Settings, action: str, detail: str) -> None:
-    """Put what a command did in the activity log (tipline/activity_cli.py), owned as the app needs.
+    """Put what a command did in the activity log (tipline/ops/activity_cli.py), owned as the app needs.
 
     The action is done by then: a log that cannot be written is a warning on stderr, not a failure.
     """
-    from tipline.activity_cli import record_admin
+    from tipline.ops.activity_cli import record_admin
 
     try:
         warning = record_admin(settings, action, detail)
@@ -332,9 +332,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_onion(args: argparse.Namespace) -> int:
-    from tipline.onion import DEFAULT_HS_DIR, OnionError
-    from tipline.onion_cli import client_auth, onion_reload
-    from tipline.torcontrol import TorControlError
+    from tipline.ops.onion import DEFAULT_HS_DIR, OnionError
+    from tipline.ops.onion_cli import client_auth, onion_reload
+    from tipline.ops.torcontrol import TorControlError
 
     hs = args.hs_dir or DEFAULT_HS_DIR
     try:
@@ -346,7 +346,7 @@ def cmd_onion(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from tipline.doctor import PROBLEM, run_checks
+    from tipline.ops.doctor import PROBLEM, run_checks
 
     findings = run_checks(
         args.data_dir,
@@ -442,7 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pu.set_defaults(func=cmd_purge)
 
-    from tipline.activity_cli import add_parser as add_log_parser
+    from tipline.ops.activity_cli import add_parser as add_log_parser
 
     add_log_parser(sub, with_data_dir, cmd_log)
 

@@ -481,7 +481,7 @@ def test_doctor_leaves_no_database_files(site):
 
 
 def test_unreadable_folder_is_a_problem_not_a_crash(site, monkeypatch):
-    import tipline.doctor as d
+    import tipline.ops.doctor as d
 
     def denied(*_args):
         raise PermissionError(13, "Permission denied", str(site / "data" / "keys"))
@@ -508,7 +508,7 @@ def test_unreadable_folder_is_a_problem_not_a_crash(site, monkeypatch):
 )
 def test_accounts_database_must_not_be_the_submissions_database(a, b, same):
     """A role or file may differ, the database is what counts: the same one means no separation."""
-    from tipline.doctor_layout import same_database
+    from tipline.ops.doctor_layout import same_database
 
     assert same_database(a, b) is same
     assert same_database(b, a) is same
@@ -519,7 +519,7 @@ def test_accounts_database_setting_is_read_with_its_default(tmp_path):
     from dataclasses import replace
 
     from tipline.config import Settings
-    from tipline.doctor_layout import check_databases
+    from tipline.ops.doctor_layout import check_databases
 
     settings = Settings(data_dir=tmp_path)
     assert settings.accounts_db_url == f"sqlite:///{tmp_path}/journalist/accounts.db"

@@ -1,4 +1,4 @@
-"""`tipline doctor`'s notification checks (tipline.doctor_notify) on real files, units and sockets.
+"""`tipline doctor`'s notification checks (tipline.ops.doctor_notify) on real files, units and sockets.
 
 The good case is deploy/ as shipped (torrc rendered for this machine, the units
 copied as they are); each broken case changes one thing and must give exactly
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tipline.doctor import check_torrc
-from tipline.doctor_notify import DIRECT_RISK, check_notify
+from tipline.ops.doctor import check_torrc
+from tipline.ops.doctor_notify import DIRECT_RISK, check_notify
 
 from .common import DEPLOY, render_torrc
 from .test_doctor import GROUP, JOUR, people  # noqa: F401  (the fixture: real users of our own)

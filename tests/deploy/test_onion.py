@@ -65,10 +65,10 @@ def test_address_from_hs_dir_or_placeholder(tmp_path):
 def test_placeholder_when_no_address_is_known(tmp_path, monkeypatch, capsys):
     import os
 
-    import tipline.onion
+    import tipline.ops.onion
     from tipline.cli import main
 
-    monkeypatch.setattr(tipline.onion, "DEFAULT_HS_DIR", tmp_path / "not-there")
+    monkeypatch.setattr(tipline.ops.onion, "DEFAULT_HS_DIR", tmp_path / "not-there")
     umask = os.umask(0o022)
     try:
         assert main(["onion", "client-auth", "ana"]) == 0

@@ -147,8 +147,8 @@ def test_doctor_without_a_control_socket_is_a_problem(tor_site, tmp_path):
 
 def test_source_descriptor_is_public_and_journalist_descriptor_is_not(tor_site):
     """The descriptor check itself, on both services of the same tor: it tells them apart."""
-    from tipline.onion_live import current
-    from tipline.torcontrol import TorControl
+    from tipline.ops.onion_live import current
+    from tipline.ops.torcontrol import TorControl
 
     with TorControl(Path(tor_site.control_socket)) as tor:
         source = current(tor, tor_site.source_onion.removesuffix(".onion"))

@@ -19,8 +19,8 @@ from tests.store.conversation_helpers import reply_envelope
 from tests.web.logins import PASSPHRASE, enrol, parallel_logins, statuses
 from tests.web.newsroom import TOKEN, Newsroom, start_newsroom, upload
 from tests.web.server import Server, free_port, make_server
-from tipline.activity_cli import open_log
 from tipline.config import load_settings
+from tipline.ops.activity_cli import open_log
 from tipline.store.activity import ADMIN, UNKNOWN_NAME, ActivityLog
 from tipline.store.keyring import compact
 

@@ -53,7 +53,7 @@ def add_parser(sub, with_data_dir) -> argparse.ArgumentParser:
 
 
 def _address(args: argparse.Namespace, settings: Settings) -> int:
-    from tipline.activity_cli import record_admin
+    from tipline.ops.activity_cli import record_admin
     from tipline.store.db import make_engine, make_sessions
     from tipline.store.models import AccountsBase
 

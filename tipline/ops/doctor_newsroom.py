@@ -8,8 +8,8 @@ matched against the languages the source pages offer (tipline/web/i18n.py's cata
 from __future__ import annotations
 
 from tipline.config import Settings
-from tipline.doctor import Finding, problem
 from tipline.newsroom import problems
+from tipline.ops.doctor import Finding, problem
 
 
 def check_newsroom(settings: Settings) -> list[Finding]:

@@ -4,7 +4,7 @@ Each check returns a list of findings. A problem makes `tipline doctor` exit
 1; a warning is printed but does not. What is checked:
 
 - the data folder's layout, which keeps the source app from the journalists'
-  secrets (tipline.doctor_layout): owners and modes, each app's private
+  secrets (tipline.ops.doctor_layout): owners and modes, each app's private
   folder closed to the other app's user, accounts database apart from the
   submissions database, and (--units) the units' User= and InaccessiblePaths=;
 - at least one active recipient key, and every key file readable;
@@ -14,7 +14,7 @@ Each check returns a list of findings. A problem makes `tipline doctor` exit
   secret, and none left in the submissions database from before the separation;
 - settings: they load, bind is loopback or a unix socket, onion_address set;
 - the newsroom's own page ([newsroom]): known keys and languages, plain text within
-  its limits, logos that are PNG, JPEG or WebP by their bytes (tipline.doctor_newsroom);
+  its limits, logos that are PNG, JPEG or WebP by their bytes (tipline.ops.doctor_newsroom);
 - a gunicorn config (--gunicorn-conf): no access log, no debug logging,
   loopback bind;
 - a torrc (--torrc): onion services forward to loopback only, each has
@@ -23,8 +23,8 @@ Each check returns a list of findings. A problem makes `tipline doctor` exit
   no single-hop mode, and the journalist service (the HiddenServiceDir whose
   name contains "journalist") has client authorization files, and the
   running tor, asked over the torrc's ControlSocket, really enforces client
-  authorization on it (tipline.doctor_tor);
-- notifications ([notify], tipline.doctor_notify): through Tor's SOCKS socket
+  authorization on it (tipline.ops.doctor_tor);
+- notifications ([notify], tipline.ops.doctor_notify): through Tor's SOCKS socket
   unless route = "direct" (a warning), tipline-notify.service the only unit
   that may send, the SMTP password file 0600, SMTP never plain.
 """
@@ -40,7 +40,7 @@ from pathlib import Path
 
 from tipline.config import ConfigError, Settings, is_loopback_bind, is_loopback_host, load_settings
 from tipline.format.keys import SECRET_PREFIX, PublicKey
-from tipline.onion import AUTH_LINE
+from tipline.ops.onion import AUTH_LINE
 
 PROBLEM, WARNING = "problem", "warning"
 # Secret-key scan: files in store/ are envelopes (ciphertext), so only their
@@ -446,10 +446,10 @@ def check_torrc(path: Path) -> list[Finding]:
         )
     for s in journalist:
         out += _client_auth(s)
-    from tipline.doctor_tor import check_running_tor  # it imports this module
+    from tipline.ops.doctor_tor import check_running_tor  # it imports this module
 
     out += check_running_tor(lines, [Path(s.directory) for s in journalist], path)
-    from tipline.doctor_notify import check_socks_lines
+    from tipline.ops.doctor_notify import check_socks_lines
 
     out += check_socks_lines(lines, path)
     safe = [ln for ln in lines if ln.keyword == "safelogging"]
@@ -481,8 +481,8 @@ def run_checks(
     journalist_user: str = "tipline-journalist",
     group: str = "tipline",
 ) -> list[Finding]:
-    from tipline.doctor_layout import People, check_databases, check_layout, check_units
-    from tipline.doctor_newsroom import check_newsroom
+    from tipline.ops.doctor_layout import People, check_databases, check_layout, check_units
+    from tipline.ops.doctor_newsroom import check_newsroom
 
     people = People.look_up(source_user, journalist_user, group)
     missing = people if isinstance(people, list) else []  # then the layout cannot be judged
@@ -509,7 +509,7 @@ def run_checks(
         checks.append((check_gunicorn_conf, (gunicorn_conf, settings.data_dir)))
     if torrc is not None:
         checks.append((check_torrc, (torrc,)))
-    from tipline.doctor_notify import check_notify
+    from tipline.ops.doctor_notify import check_notify
 
     notify_args = (config or settings.data_dir / "tipline.toml", torrc, units, journalist_user)
     checks.append((check_notify, notify_args))

@@ -4,7 +4,7 @@ A NAME.auth file proves only that someone wrote it: tor may never have
 loaded it (a reload that failed, a tor not restarted). So the doctor asks
 tor over the torrc's ControlSocket for the journalist service's current
 descriptor and checks that its introduction points do not open without a
-client key (tipline.hsdesc). Tor not running, or not yet on the network,
+client key (tipline.ops.hsdesc). Tor not running, or not yet on the network,
 is a warning: then it serves nothing at all.
 """
 
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tipline.doctor import Finding, TorLine, problem, warning
-from tipline.onion import OnionError, onion_from_hs_dir
-from tipline.onion_live import current
-from tipline.torcontrol import TorControl, TorControlError
+from tipline.ops.doctor import Finding, TorLine, problem, warning
+from tipline.ops.onion import OnionError, onion_from_hs_dir
+from tipline.ops.onion_live import current
+from tipline.ops.torcontrol import TorControl, TorControlError
 
 ADD_SOCKET = (
     "Add deploy/torrc's control socket lines (ControlSocket /run/tor/control RelaxDirModeCheck, "

@@ -1,6 +1,6 @@
 """`tipline onion client-auth` and `tipline onion reload`: what they print (no Flask here).
 
-The work is in tipline.onion (key files) and tipline.onion_live (tor itself);
+The work is in tipline.ops.onion (key files) and tipline.ops.onion_live (tor itself);
 errors are OnionError or TorControlError, which tipline.cli turns into a
 plain message and exit status 1.
 """
@@ -11,8 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from tipline.onion import PLACEHOLDER, ClientAuth, OnionError, onion_from_hs_dir, onion_label
-from tipline.onion_live import install, reload
+from tipline.ops.onion import PLACEHOLDER, ClientAuth, OnionError, onion_from_hs_dir, onion_label
+from tipline.ops.onion_live import install, reload
 
 
 def client_auth(args: argparse.Namespace, hs: Path) -> int:

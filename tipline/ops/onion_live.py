@@ -6,7 +6,7 @@ image without procps, tor@default's `ExecReload=/bin/kill` fails while
 `systemctl reload tor` exits 0). So everything here asks tor itself, over its
 control socket: SIGNAL RELOAD instead of a signal from systemd, and the
 service's own current descriptor (GETINFO hs/service/desc/id/ADDR, read with
-tipline.hsdesc) as the proof of what tor serves.
+tipline.ops.hsdesc) as the proof of what tor serves.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tipline.hsdesc import Descriptor, DescriptorError
-from tipline.onion import ClientAuth, OnionError, onion_from_hs_dir
-from tipline.torcontrol import TorControl, TorControlError
+from tipline.ops.hsdesc import Descriptor, DescriptorError
+from tipline.ops.onion import ClientAuth, OnionError, onion_from_hs_dir
+from tipline.ops.torcontrol import TorControl, TorControlError
 
 CONFIRM_TIMEOUT_S = 60.0
 POLL_S = 0.5

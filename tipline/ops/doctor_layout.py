@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tipline.config import Settings
-from tipline.doctor import Finding, problem, sqlite_path
+from tipline.ops.doctor import Finding, problem, sqlite_path
 
 SOURCE_USER, JOURNALIST_USER, GROUP = "tipline-source", "tipline-journalist", "tipline"
 SHARED_DB_FILES = ("", "-wal", "-shm", "-journal")

@@ -19,7 +19,7 @@ import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tipline.doctor import Finding, TorLine, parse_torrc, problem, warning
+from tipline.ops.doctor import Finding, TorLine, parse_torrc, problem, warning
 
 DEFAULT_SOCKS = "/run/tor/socks"  # deploy/torrc's; the one path Debian's AppArmor lets tor create
 NOTIFY_UNIT = "tipline-notify.service"
@@ -201,7 +201,7 @@ def _socket_now(sock: Path) -> list[Finding]:
 
 def check_notify_units(folder: Path, route: str) -> list[Finding]:
     """tipline-notify.service is the only Tipline unit that may send; the others keep IPAddressDeny=any."""
-    from tipline.doctor_layout import _unit_values
+    from tipline.ops.doctor_layout import _unit_values
 
     out = []
     for path in sorted(folder.glob("tipline-*.service")):

@@ -1,0 +1,1 @@
+"""Running a tip line: install, doctor, Tor onion services, the admin's activity log."""
