@@ -96,3 +96,38 @@ def test_help_and_the_docs_name_the_same_options():
         for flag in flags:
             assert flag in r.stdout and flag in doc, flag
     assert "activity_retention_days" in doc and "tipline log purge --older-than DAYS" in doc
+
+
+def test_retention_purge_forgets_the_deleted_conversations_short_ids(tmp_path):
+    """A conversation the retention purge deletes leaves no trace of its id in the log: the entries
+    that named it say "deleted", alike entries merge with their counts added, others keep theirs."""
+    from sqlalchemy import text
+
+    from tests.store.conversation_helpers import Source, first_tip, open_store
+    from tipline.format.keys import SecretKey
+
+    data = tmp_path / "data"
+    enrol(data, "ana", tmp_path)
+    settings = load_settings(data)
+    key = SecretKey.generate().public_key
+    convs = open_store(settings.db_url, settings.store_dir)
+    old, other_old, kept = (first_tip(convs, key, Source.new()) for _ in range(3))
+    log = open_log(settings)
+    log.record("ana", "download", f"submissions=2 conversations={old[:8]},{kept[:8]}")
+    log.record("ana", "reply", f"conversation={old[:8]} sealed_by=server")
+    log.record("ana", "reply", f"conversation={other_old[:8]} sealed_by=server")
+    log.record("ana", "reply", f"conversation={kept[:8]} sealed_by=server")
+    with convs.store.sessions.begin() as s:
+        s.execute(
+            text("update submissions set received_hour = '2020-01-01T00:00Z' where conversation_id != :k"),
+            {"k": kept},
+        )
+    r = run_tipline("purge", "--data-dir", str(data), "--older-than", "30d")
+    assert r.stdout == "Purged 2 submission(s).\n" and r.stderr == ""
+    got = {(e.action, e.detail): e.count for e in open_log(settings).entries()}
+    assert got[("download", f"submissions=2 conversations={kept[:8]},deleted")] == 1
+    assert got[("reply", "conversation=deleted sealed_by=server")] == 2  # two entries became one
+    assert got[("reply", f"conversation={kept[:8]} sealed_by=server")] == 1
+    assert got[("delete", "submissions=2 conversations_deleted=2 by=retention")] == 1
+    raw = b"".join(p.read_bytes() for p in (data / "journalist").glob("accounts.db*"))
+    assert old[:8].encode() not in raw and other_old[:8].encode() not in raw and kept[:8].encode() in raw

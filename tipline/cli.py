@@ -11,7 +11,7 @@ import contextlib
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tipline import __version__
@@ -232,7 +232,7 @@ def cmd_log(args: argparse.Namespace) -> int:
         _give_to_folder_owner(settings.journalist_private_dir)
 
 
-def _record(settings: Settings, action: str, detail: str) -> None:
+def _record(settings: Settings, action: str, detail: str, forget: Iterable[str] = ()) -> None:
     """Put what a command did in the activity log (tipline/ops/activity_cli.py), owned as the app needs.
 
     The action is done by then: a log that cannot be written is a warning on stderr, not a failure.
@@ -240,7 +240,7 @@ def _record(settings: Settings, action: str, detail: str) -> None:
     from tipline.ops.activity_cli import record_admin
 
     try:
-        warning = record_admin(settings, action, detail)
+        warning = record_admin(settings, action, detail, forget)
     finally:
         _give_to_folder_owner(settings.journalist_private_dir)
     if warning:
@@ -264,10 +264,10 @@ def cmd_purge(args: argparse.Namespace) -> int:
         )
     store = _store(settings)
     ids = store.expired(args.older_than, after)
-    n = store.delete(ids)
+    n, gone = store.delete(ids)
     print(f"Purged {n} submission(s).")
     if n:
-        _record(settings, "delete", f"submissions={n} by=retention")
+        _record(settings, "delete", f"submissions={n} conversations_deleted={len(gone)} by=retention", gone)
     return 0
 
 

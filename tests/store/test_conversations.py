@@ -206,8 +206,8 @@ def test_purging_a_conversations_last_tip_removes_it(convs):
             text("update submissions set received_hour = '2020-01-01T00:00Z' where id != :f"),
             {"f": follow.id},
         )
-    n = convs.store.delete(convs.store.expired(30, None))
-    assert n == 2
+    n, gone_ids = convs.store.delete(convs.store.expired(30, None))
+    assert (n, gone_ids) == (2, {gone_cid})
     assert convs.get(gone_cid) is None and on_disk(convs)["replies"] == [] and rows(convs, "replies") == 0
     assert [e.id for e in convs.thread(stays_cid)] == [follow.id]
 

@@ -82,6 +82,16 @@ def scripted_day(room: Newsroom) -> tuple[str, str]:
     assert try_login(j, ana, PASSPHRASE, room.totp[ana].now()) == 303
     r = ask(j, "POST", "/download", {"csrf_token": token(j, "/"), "conversation": first})
     assert r.status == 200 and r.header("Content-Type") == "application/x-tar" and len(r.body) > 1024
+    # The second conversation is downloaded and answered too, then deleted: the log forgets its id.
+    r = ask(j, "POST", "/download", {"csrf_token": token(j, "/"), "conversation": second})
+    assert r.status == 200 and len(r.body) > 1024
+    r = ask(
+        j,
+        "POST",
+        f"/conversations/{second}/reply",
+        {"csrf_token": token(j, f"/conversations/{second}"), "message": "a reply to a tip soon deleted"},
+    )
+    assert r.status == 303
     r = ask(
         j,
         "POST",
@@ -102,7 +112,7 @@ def scripted_day(room: Newsroom) -> tuple[str, str]:
 
 
 def test_a_scripted_day_makes_exactly_these_entries(room):
-    first, second = scripted_day(room)
+    first, _second = scripted_day(room)
     assert totals(log_of(room.data_dir)) == {
         (ADMIN, "account_added", "name=ana"): 1,
         ("ana", "login_failed", ""): 2,
@@ -111,7 +121,9 @@ def test_a_scripted_day_makes_exactly_these_entries(room):
         ("ana", "download", f"submissions=1 conversations={first[:8]}"): 1,
         ("ana", "reply", f"conversation={first[:8]} sealed_by=server"): 1,
         ("ana", "reply", f"conversation={first[:8]} sealed_by=offline"): 1,
-        ("ana", "delete", f"submissions=1 conversations_deleted=1 conversations={second[:8]}"): 1,
+        ("ana", "download", "submissions=1 conversations=deleted"): 1,
+        ("ana", "reply", "conversation=deleted sealed_by=server"): 1,
+        ("ana", "delete", "submissions=1 conversations_deleted=1 conversations=none"): 1,
         ("ana", "logout", ""): 1,
     }
     assert log_of(room.data_dir).failed_logins("2000-01-01T00:00Z") == {"ana": 2, UNKNOWN_NAME: 1}
@@ -125,6 +137,7 @@ def test_a_scripted_day_makes_exactly_these_entries(room):
     assert [UNKNOWN_NAME, "login_failed", "x1"] in [r[1:4] for r in rows]
     only = run_tipline("log", "--data-dir", str(room.data_dir), "--journalist", "ana", "--action", "reply")
     assert sorted(line.split("\t")[1:] for line in only.stdout.splitlines()) == [
+        ["ana", "reply", "x1", "conversation=deleted sealed_by=server"],
         ["ana", "reply", "x1", f"conversation={first[:8]} sealed_by=offline"],
         ["ana", "reply", "x1", f"conversation={first[:8]} sealed_by=server"],
     ]
@@ -135,8 +148,10 @@ def test_log_file_holds_hours_only_and_no_address_agent_or_typed_name(room):
     files = sorted((room.data_dir / "journalist").glob("accounts.db*"))
     raw = b"".join(p.read_bytes() for p in files)
     assert b"activity_log" in raw and b"login_failed" in raw  # the log is really in this file
-    # Conversations by their short id, as the list shows them: the deleted one's full id is in no file.
-    ids = (first.encode(), second.encode())
+    # Conversations by their short id, as the list shows them; the deleted one's id, short or
+    # whole, is in no file: its entries say "deleted" instead.
+    assert first[:8].encode() in raw and b"conversation=deleted" in raw
+    ids = (first.encode(), second.encode(), second[:8].encode())
     for leak in (b"127.0.0.1", AGENT.encode(), b"ProbeBrowser", TYPO.encode(), b"the first tip", *ids):
         assert leak not in raw, leak
     # Times as text: only whole hours anywhere in the file (the sessions' own times are integers).

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
@@ -61,8 +61,9 @@ def _opened(settings: Settings, what: Callable[[ActivityLog], object], done: str
         ) from None
 
 
-def record_admin(settings: Settings, action: str, detail: str) -> str | None:
-    """Record what a command just did. Returns a warning to print when it could not be recorded.
+def record_admin(settings: Settings, action: str, detail: str, forget: Iterable[str] = ()) -> str | None:
+    """Record what a command just did, and forget the short ids of the conversations it deleted.
+    Returns a warning to print when it could not be recorded.
 
     Before the first journalist is enrolled there is no accounts database, and
     none is made for this: the source app's machine may be set up before the
@@ -72,7 +73,11 @@ def record_admin(settings: Settings, action: str, detail: str) -> str | None:
     if missing is not None:
         return f"Not recorded in the activity log: there is no accounts database yet ({missing})."
     try:
-        _opened(settings, lambda log: log.record(ADMIN, action, detail))
+        def write(log: ActivityLog) -> None:
+            log.record(ADMIN, action, detail)
+            log.forget(forget)
+
+        _opened(settings, write)
     except LogError as e:
         return f"Done, but not recorded in the activity log. {e}"
     return None

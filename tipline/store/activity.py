@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Integer, String, delete, func, select
+from sqlalchemy import Integer, String, delete, func, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
@@ -51,8 +51,11 @@ MAX_NAME, MAX_DETAIL = 64, 400
 # Ids listed in a detail before the rest are only counted ("+3"): a detail stays short.
 MAX_IDS = 10
 # A conversation is named by the first characters of its id, as the journalists' list shows it:
-# once it is deleted its full id is in no file (tests/store/test_forensics.py), the log included.
+# once it is deleted its full id is in no file (tests/store/test_forensics.py), and forget()
+# takes its short id out of the log too.
 SHORT_ID = 8
+# What a deleted conversation's short id becomes in the entries that named it.
+GONE = "deleted"
 
 
 class ActivityEntry(AccountsBase):
@@ -108,6 +111,31 @@ class ActivityLog:
         hour = hour_of(time.time() if now is None else now)
         with self.sessions.begin() as s:
             _count_one(s, hour, journalist, action, detail)
+
+    def forget(self, conversation_ids: Iterable[str]) -> int:
+        """Take deleted conversations' short ids out of every entry: a log that kept them would
+        link a later look at the server back to a conversation the newsroom chose to forget.
+
+        Each id becomes GONE; entries that become alike are merged, their counts added.
+        Returns how many entries changed.
+        """
+        gone = {short_id(c) for c in conversation_ids if c}
+        if not gone:
+            return 0
+        e = ActivityEntry
+        changed = 0
+        with self.sessions.begin() as s:
+            like = [e.detail.contains(g, autoescape=True) for g in sorted(gone)]
+            for row in list(s.scalars(select(e).where(or_(*like)))):
+                detail = _without(row.detail, gone)
+                if detail == row.detail:
+                    continue
+                hour, journalist, action, count = row.hour, row.journalist, row.action, row.count
+                s.delete(row)
+                s.flush()
+                _count_one(s, hour, journalist, action, detail, count)
+                changed += 1
+        return changed
 
     def name_or_unknown(self, name: str) -> str:
         """The name if an account has it, else UNKNOWN_NAME: what a failed login is recorded under."""
@@ -168,8 +196,25 @@ class ActivityLog:
         return n
 
 
-def _count_one(s: Session, hour: str, journalist: str, action: str, detail: str) -> None:
-    """Insert the row with count 1, or add one to it: one statement, so parallel records all count."""
+def _without(detail: str, gone: set[str]) -> str:
+    """A detail with each of these short ids, where it names a conversation, replaced by GONE."""
+    parts = []
+    for part in detail.split(" "):
+        label, sep, value = part.partition("=")
+        if sep and label in ("conversation", "conversations"):
+            more = ""
+            if "+" in value:
+                value, more = value.split("+", 1)
+                more = "+" + more
+            ids = [GONE if v in gone else v for v in value.split(",")]
+            kept = sorted(v for v in set(ids) if v != GONE)
+            value = ",".join(kept + ([GONE] if GONE in ids else [])) + more
+        parts.append(f"{label}{sep}{value}" if sep else part)
+    return " ".join(parts)
+
+
+def _count_one(s: Session, hour: str, journalist: str, action: str, detail: str, by: int = 1) -> None:
+    """Insert the row with count `by`, or add to it: one statement, so parallel records all count."""
     dialect = s.get_bind().dialect.name
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert
@@ -177,12 +222,12 @@ def _count_one(s: Session, hour: str, journalist: str, action: str, detail: str)
         from sqlalchemy.dialects.postgresql import insert
     else:  # pragma: no cover (Tipline runs on SQLite and PostgreSQL)
         raise RuntimeError(f"the activity log does not support {dialect}")
-    row = {"hour": hour, "journalist": journalist, "action": action, "detail": detail, "count": 1}
+    row = {"hour": hour, "journalist": journalist, "action": action, "detail": detail, "count": by}
     stmt = insert(ActivityEntry).values(**row)
     s.execute(
         stmt.on_conflict_do_update(
             index_elements=["hour", "journalist", "action", "detail"],
-            set_={"count": ActivityEntry.count + 1},
+            set_={"count": ActivityEntry.count + by},
         )
     )
 

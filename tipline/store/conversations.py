@@ -378,7 +378,7 @@ class ConversationStore:
 
     def delete(self, conversation_ids: Iterable[str]) -> int:
         """Delete conversations with all their submissions and replies. Returns how many went."""
-        return self.store.remove((), conversation_ids)[1]
+        return len(self.store.remove((), conversation_ids)[1])
 
 
 def _check_header(head: bytearray, source_key: PublicKey, final: bool) -> int | None:

@@ -341,17 +341,23 @@ class SubmissionStore:
                 if s.get(Download, (sid, journalist)) is None:
                     s.add(Download(submission_id=sid, journalist=journalist, hour=hour))
 
-    def delete(self, ids: Iterable[str]) -> int:
-        """Delete submissions; a conversation left without any goes too, with its replies."""
-        return self.remove(ids, ())[0]
+    def delete(self, ids: Iterable[str]) -> tuple[int, set[str]]:
+        """Delete submissions; a conversation left without any goes too, with its replies.
 
-    def remove(self, submission_ids: Iterable[str], conversation_ids: Iterable[str]) -> tuple[int, int]:
+        Returns how many submissions went, and the ids of the conversations that went with them.
+        """
+        return self.remove(ids, ())
+
+    def remove(
+        self, submission_ids: Iterable[str], conversation_ids: Iterable[str]
+    ) -> tuple[int, set[str]]:
         """Delete these submissions and conversations (each with all it holds): rows, then files.
 
         A conversation whose last submission goes is removed as well: its
         replies answer nothing kept, and retention is there to forget the
         source. A crash between rows and files leaves files that recover()
-        removes. Returns how many submissions and conversations went.
+        removes. Returns how many submissions went, and which conversations
+        (so that the activity log can forget their ids too).
         """
         sub_ids, conv_ids = set(submission_ids), set(conversation_ids)
         with self.write_lock, self.sessions.begin() as s:
@@ -379,7 +385,7 @@ class SubmissionStore:
                 fsync_dir(folder)
         if existing or convs:
             self.hide_times()
-        return len(existing), len(convs)
+        return len(existing), convs
 
     def expired(self, older_than_days: int | None, after_download_days: int | None) -> list[str]:
         """Ids due for deletion: received too long ago, or downloaded too long ago."""

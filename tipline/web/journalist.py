@@ -260,10 +260,14 @@ def delete_done():
     store, wanted, whole = _ctx().store, request.form.getlist("id"), _chosen_conversations()
     touched = {s.conversation_id for s in store.get(wanted) if s.conversation_id} | set(whole)
     # One transaction: a conversation chosen whole goes with its source record and its replies.
-    n, c = store.remove(wanted, whole)
+    n, gone = store.remove(wanted, whole)
+    c = len(gone)
     if n or c:
-        detail = f"submissions={n} conversations_deleted={c} " + id_detail("conversations", touched)
-        activity().record(g.journalist, "delete", detail)
+        # Only the conversations that remain are named: the deleted ones are counted, and forgotten.
+        detail = f"submissions={n} conversations_deleted={c} " + id_detail("conversations", touched - gone)
+        log = activity()
+        log.record(g.journalist, "delete", detail)
+        log.forget(gone)
     text = ngettext(
         "Deleted %(num)s submission, with its files and its row.",
         "Deleted %(num)s submissions, with their files and their rows.",
