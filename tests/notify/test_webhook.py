@@ -103,3 +103,33 @@ def test_an_untrusted_certificate_is_refused(install, other_ca):
         assert install.state().channels["webhook"].pending.period == "2026-12-01"
     finally:
         r.stop()
+
+
+def test_one_channel_failing_does_not_stop_or_repeat_the_others(install, receiver, ca):
+    """Email and webhook together; the webhook refuses. The email goes once, the webhook stays
+    pending alone, and the next run sends only the webhook: one bad channel never stops another."""
+    from tests.notify.conftest import smtp_toml
+    from tests.notify.servers import SmtpServer
+
+    srv = SmtpServer(ca.server_context(install.data_dir, "localhost"), implicit=False).start()
+    try:
+        hook = hook_toml(receiver.port).replace('[notify]\nroute = "direct"\n', "")
+        install.configure(smtp_toml(srv.port) + hook)
+        install.tip("2026-11-30T15:00Z")
+        receiver.status = 503
+        code, _, err = install.run()
+        assert code == 1 and err.startswith("tipline notify: webhook to localhost failed (WebhookError")
+        assert err.count("\n") == 1  # the email's success is not an error line
+        assert len(srv.messages) == 1 and len(receiver.requests) == 1
+        state = install.state()
+        assert state.channel("email:desk@example.org").pending is None
+        assert state.channel("webhook").pending is not None
+        receiver.status = 204
+        code, out, err = install.run(NOW + timedelta(hours=1))
+        assert (code, err) == (0, "") and out.startswith("Sent the notification for 2026-12-01 by webhook")
+        assert out.count("\n") == 1 and "email" not in out
+        assert len(srv.messages) == 1  # the email was not sent again
+        assert len(receiver.requests) == 2 and receiver.requests[0].body == receiver.requests[1].body
+        assert install.state().channel("webhook").pending is None
+    finally:
+        srv.stop()
