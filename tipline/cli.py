@@ -1,4 +1,4 @@
-"""tipline: the server-side command (serve, keys, journalist, export, purge, demo, onion, doctor).
+"""tipline: the server-side command (serve, keys, journalist, export, purge, demo, onion, doctor, install).
 
 Each command builds Settings from the data folder, the environment and its
 flags, then calls the store or the server; errors print one plain line.
@@ -391,6 +391,20 @@ def cmd_notify(args: argparse.Namespace) -> int:
         _give_to_folder_owner(settings.journalist_private_dir)  # its state file, beside accounts.db
 
 
+def cmd_install(args: argparse.Namespace) -> int:
+    from tipline.ops.install_cli import InstallError, run
+
+    try:
+        return run(args)
+    except InstallError as e:
+        raise CliError(str(e), e.code) from None
+    except OSError as e:
+        where = f" at {e.filename}" if e.filename else ""
+        raise CliError(
+            f"tipline install stopped{where}: {e.strerror}. Fix that, then run it again."
+        ) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tipline", description="Tipline, a secure tip line for newsrooms.")
     p.add_argument("--version", action="version", version=f"tipline {__version__}")
@@ -508,6 +522,10 @@ def build_parser() -> argparse.ArgumentParser:
     from tipline.notify.command import add_parser as add_notify
 
     add_notify(sub, with_data_dir).set_defaults(func=cmd_notify)
+
+    from tipline.ops.install_cli import add_parser as add_install
+
+    add_install(sub, cmd_install)
 
     d = sub.add_parser("demo", help="run a demo tip line on this machine")
     d.add_argument(
