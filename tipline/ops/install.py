@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,10 +112,11 @@ def write_settings(opts: Options, onion: str | None, out: Outcome) -> None:
     text = path.read_text("utf-8")
     new = updated(text, onion, opts.org)
     if new != text:
+        old = tomllib.loads(text)
+        what = [] if onion is None or old.get("onion_address") == onion else ["onion_address"]
+        what += [] if old.get("newsroom", {}).get("name") == opts.org else ["[newsroom] name"]
         files.write_atomically(path, new.encode("utf-8"), 0o640, 0, grp.getgrnam(GROUP).gr_gid)
-        out.changes.append(
-            f"set {'onion_address and ' if onion else ''}[newsroom] name in {opts.data_dir}/tipline.toml"
-        )
+        out.changes.append(f"set {' and '.join(what)} in {opts.data_dir / 'tipline.toml'}")
         out.settings_changed = True
 
 

@@ -90,9 +90,18 @@ def is_current(path: Path, data: bytes, mode: int) -> bool:
     return path.read_bytes() == data
 
 
+def make_parents(path: Path) -> None:
+    """PATH's missing parent folders, root's and mode 0755 whatever the umask (the CLI's is 0077): the
+    services' users must reach /etc/tipline/gunicorn.conf.py."""
+    missing = [p for p in reversed(path.parents) if not p.exists()]
+    for p in missing:
+        p.mkdir()
+        os.chmod(p, 0o755)  # noqa: S103 - folders like /etc/tipline, readable by the services
+
+
 def write_atomically(path: Path, data: bytes, mode: int, uid: int = 0, gid: int = 0) -> None:
     """Replace PATH with DATA (UID:GID, MODE): synced before the rename, the folder synced after."""
-    path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    make_parents(path)
     tmp = path.with_name(f".{path.name}.tipline-tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     try:

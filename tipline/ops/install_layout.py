@@ -138,7 +138,9 @@ def fix_owner_mode(path: Path, st: os.stat_result, uid: int, gid: int, mode: int
 def ensure_layout(data: Path, entries: list[Entry], changes: list[str]) -> None:
     """Every entry, in order (folders before what is in them); then the public keys root:GROUP 0640,
     which `tipline keys add` (run as root, umask 0077) leaves 0600."""
-    data.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    from tipline.ops.install_files import make_parents
+
+    make_parents(data)
     for entry in entries:
         ensure_entry(data / entry.rel if entry.rel else data, entry, changes)
     uid, gid = ids("root")

@@ -53,16 +53,17 @@ def converge(units: tuple[str, ...], restart: bool, changes: list[str]) -> None:
     if off:
         systemctl("enable", "--quiet", *off)
         changes.append(f"enabled {', '.join(off)}")
-    if restart:
-        for u in units:
+    running = [u for u in units if is_active(u)]
+    for u in units:
+        if u not in running:
+            systemctl("start", u)
+        elif restart:
             systemctl("restart", u)
-        changes.append(f"restarted {', '.join(units)}")
-        return
-    stopped = [u for u in units if not is_active(u)]
-    for u in stopped:
-        systemctl("start", u)
-    if stopped:
-        changes.append(f"started {', '.join(stopped)}")
+    started = [u for u in units if u not in running]
+    if started:
+        changes.append(f"started {', '.join(started)}")
+    if restart and running:
+        changes.append(f"restarted {', '.join(running)}")
 
 
 def wait_for_hostnames(root: Path = Path("/"), timeout: float = 120.0) -> dict[str, str]:

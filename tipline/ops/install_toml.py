@@ -52,7 +52,8 @@ def _set(lines: list[str], table: str | None, key: str, value: str) -> list[str]
     for i in range(start, end):
         if _key_line(key).match(lines[i]):
             return [*lines[:i], line, *lines[i + 1 :]]
-    return [*lines[:start], line, *lines[start:]]
+    gap = [""] if table is None and start < len(lines) and _TABLE.match(lines[start]) else []
+    return [*lines[:start], line, *gap, *lines[start:]]
 
 
 def updated(text: str, onion_address: str | None, name: str) -> str:
