@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,25 +143,43 @@ def add_keys(opts: Options, data: Path, out: Outcome) -> None:
         out.changes.append(f"added the key {key.fingerprint} (compare it with the journalist's)")
 
 
-def run_upgrade(data_dir: Path) -> None:
-    """`tipline upgrade --data-dir DIR`: the schema migrations, after the folders and before the apps.
+def schemas_current(settings) -> bool:
+    """Whether both databases exist at this code's head revision, read without writing: then
+    `tipline upgrade` has nothing to do, and is not run (it would open a write transaction)."""
+    from tipline.ops.doctor import read_only_engine, sqlite_path
+    from tipline.store.schema import ACCOUNTS, SUBMISSIONS, State, status
 
-    The one call of the migrations (tipline/ops/upgrade.py, h/migrate). A Tipline without that command
-    (before the migrations were merged) makes its tables at start instead, so there is nothing to run."""
-    from tipline.cli import build_parser
+    for which, url in ((SUBMISSIONS, settings.db_url), (ACCOUNTS, settings.accounts_db_url)):
+        db = sqlite_path(url)
+        if db is not None and not db.exists():
+            return False
+        engine = read_only_engine(url)
+        try:
+            if status(engine, which).state is not State.CURRENT:
+                return False
+        except Exception:  # any driver error: let tipline upgrade say what it is
+            return False
+        finally:
+            engine.dispose()
+    return True
 
-    commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    if "upgrade" not in commands:
-        return
+
+def run_upgrade(data_dir: Path, changes: list[str]) -> None:
+    """`tipline upgrade --data-dir DIR` (tipline/ops/upgrade.py): the schema migrations of both databases,
+    after the folders are made and before the apps start. What it did goes in CHANGES, unless nothing."""
     cmd = [sys.executable, "-m", "tipline.cli", "upgrade", "--data-dir", str(data_dir)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     if r.returncode != 0:
         why = (r.stderr or r.stdout).strip().splitlines()[-1:] or [f"exit {r.returncode}"]
-        raise InstallError(f"`tipline upgrade --data-dir {data_dir}` failed: {why[0]}")
+        raise InstallError(
+            f"`tipline upgrade --data-dir {data_dir}` failed: {why[0].removeprefix('tipline: ')}"
+        )
+    changes += [ln for ln in r.stdout.splitlines() if ln.strip() and "already up to date" not in ln]
 
 
-def prepare(opts: Options) -> Outcome:
-    """Users, folders, settings, keys and files: everything but the services. Works on a fake root."""
+def prepare(opts: Options, stop_apps: Callable[[list[str]], None] | None = None) -> Outcome:
+    """Users, folders, settings, keys, files and the migrations: everything but starting the services.
+    Works on a fake root. STOP_APPS is called before migrating when the installed version changed."""
     out = Outcome()
     data = files.at(opts.root, opts.data_dir)
     ensure_people(out.changes)
@@ -173,11 +192,14 @@ def prepare(opts: Options) -> Outcome:
     out.written = files.install_files(opts.root, files.planned(opts.data_dir, direct), out.changes)
     if not direct and files.remove_drop_in(opts.root, out.changes):
         out.written.append(files.DROP_IN)
-    run_upgrade(data)
-    give_private_files_to_owner(data, out.changes)
     stamp = files.at(opts.root, STAMP)
     before = stamp.read_text("utf-8").strip() if stamp.exists() else None
     out.upgraded = before is not None and before != __version__
+    if out.upgraded and stop_apps is not None:  # the old code must not write while the schema changes
+        stop_apps(out.changes)
+    if not schemas_current(settings):
+        run_upgrade(data, out.changes)
+    give_private_files_to_owner(data, out.changes)
     return out
 
 
@@ -214,6 +236,6 @@ def start(opts: Options, out: Outcome) -> None:
 def install(opts: Options) -> Outcome:
     check_org(opts.org)
     check_machine(opts.root)
-    out = prepare(opts)
+    out = prepare(opts, services.stop_apps)
     start(opts, out)
     return out

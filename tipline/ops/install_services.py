@@ -66,6 +66,15 @@ def converge(units: tuple[str, ...], restart: bool, changes: list[str]) -> None:
         changes.append(f"restarted {', '.join(running)}")
 
 
+def stop_apps(changes: list[str]) -> None:
+    """Stop the running apps, for an upgrade's migrations; converge() starts them again after."""
+    running = [u for u in APPS if is_active(u)]
+    for u in running:
+        systemctl("stop", u)
+    if running:
+        changes.append(f"stopped {', '.join(running)} for the upgrade")
+
+
 def wait_for_hostnames(root: Path = Path("/"), timeout: float = 120.0) -> dict[str, str]:
     """The two onion addresses, once tor has written both hostname files (it does so at start, before
     it reaches the network)."""
