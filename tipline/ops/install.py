@@ -28,6 +28,7 @@ from tipline.ops import install_files as files
 from tipline.ops import install_services as services
 from tipline.ops.install_layout import (
     GROUP,
+    JOURNALIST_USER,
     InstallError,
     ensure_layout,
     ensure_people,
@@ -164,10 +165,16 @@ def schemas_current(settings) -> bool:
     return True
 
 
-def run_upgrade(data_dir: Path, changes: list[str]) -> None:
+def run_upgrade(data_dir: Path, changes: list[str], as_owner: bool = False) -> None:
     """`tipline upgrade --data-dir DIR` (tipline/ops/upgrade.py): the schema migrations of both databases,
-    after the folders are made and before the apps start. What it did goes in CHANGES, unless nothing."""
+    after the folders are made and before the apps start. What it did goes in CHANGES, unless nothing.
+
+    As root for SQLite (it reads both apps' folders; what it makes is handed to their owners after);
+    AS_OWNER, as the journalist app's user, for PostgreSQL: that role owns the tables, and root has
+    no role (peer authentication, docs/install.md)."""
     cmd = [sys.executable, "-m", "tipline.cli", "upgrade", "--data-dir", str(data_dir)]
+    if as_owner:
+        cmd = ["runuser", "-u", JOURNALIST_USER, "--", *cmd]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     if r.returncode != 0:
         why = (r.stderr or r.stdout).strip().splitlines()[-1:] or [f"exit {r.returncode}"]
@@ -198,7 +205,9 @@ def prepare(opts: Options, stop_apps: Callable[[list[str]], None] | None = None)
     if out.upgraded and stop_apps is not None:  # the old code must not write while the schema changes
         stop_apps(out.changes)
     if not schemas_current(settings):
-        run_upgrade(data, out.changes)
+        from tipline.ops.doctor import sqlite_path
+
+        run_upgrade(data, out.changes, as_owner=sqlite_path(settings.db_url) is None)
     give_private_files_to_owner(data, out.changes)
     return out
 

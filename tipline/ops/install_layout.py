@@ -17,6 +17,8 @@ from pathlib import Path
 
 from tipline.ops.doctor_layout import GROUP, JOURNALIST_USER, SOURCE_USER
 
+__all__ = ["GROUP", "JOURNALIST_USER", "SOURCE_USER", "Entry", "InstallError"]
+
 
 class InstallError(Exception):
     """A step cannot be done; the one-line message says why and what to do. `code` is the exit status."""
