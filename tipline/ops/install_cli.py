@@ -73,8 +73,8 @@ def next_steps(opts: Options, apps_started: bool) -> list[tuple[str, list[str]]]
             ["tipline onion client-auth NAME --install --out /root/tor-auth"],
         ),
         (
-            "Set up notifications: [notify] in tipline.toml as docs/notifications.md says, then check:",
-            [doctor, "systemctl restart tipline-source tipline-journalist"],
+            "Set up notifications: [notify] in tipline.toml (docs/notifications.md); check, send once:",
+            [doctor, "systemctl start tipline-notify.service"],
         ),
     ]
 
