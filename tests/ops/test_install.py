@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import unavailable
 from tipline.ops import install_files as files
-from tipline.ops.install import Options, check_machine, prepare
+from tipline.ops.install import Options, check_inputs, check_machine, prepare
 from tipline.ops.install_layout import InstallError
 
 ORG = "The Daily Example"
@@ -152,12 +152,28 @@ def test_the_direct_routes_drop_in_follows_the_settings(root):
     assert not files.at(root, files.DROP_IN).exists() and files.DROP_IN in out.written
 
 
-def test_a_bad_key_file_is_refused(root, tmp_path):
-    bad = tmp_path / "bad.pub"
-    bad.write_text("not a key\n")
+@pytest.mark.parametrize(
+    ("toml", "says"),
+    [
+        (None, "--key "),
+        ('nonsense = "x"\n', "The settings do not load: "),
+        ('[newsroom]\nname = """two\nlines"""\n', "Cannot set onion_address and [newsroom] name"),
+    ],
+)
+def test_bad_inputs_are_refused_before_any_change(root, tmp_path, alice_pub, toml, says):
+    keys = (alice_pub,)
+    if toml is None:
+        keys = (tmp_path / "bad.pub",)
+        keys[0].write_text("not a key\n")
+    else:
+        data = files.at(root, files.DEFAULT_DATA_DIR)
+        data.mkdir(parents=True)
+        (data / "tipline.toml").write_text(toml)
+    before = snapshot(tmp_path)
     with pytest.raises(InstallError) as e:
-        prepare(Options(ORG, keys=(bad,), root=root))
-    assert e.value.code == 2 and str(e.value).startswith(f"--key {bad}: ")
+        check_inputs(Options(ORG, keys=keys, root=root))
+    assert e.value.code == 2 and str(e.value).startswith(says) and "\n" not in str(e.value)
+    assert snapshot(tmp_path) == before
 
 
 def test_refuses_without_systemd_or_tor(tmp_path, monkeypatch):

@@ -122,19 +122,36 @@ def write_settings(opts: Options, onion: str | None, out: Outcome) -> None:
         out.settings_changed = True
 
 
-def add_keys(opts: Options, data: Path, out: Outcome) -> None:
-    """Each --key, unless it is already active; compare the fingerprints printed with the journalists."""
+def read_keys(paths: tuple[Path, ...]) -> list:
+    """The --key files as public keys; one that is not is refused before anything changes."""
     from tipline.format.keys import KeyFileError, PublicKey
-    from tipline.store.keyring import Keyring, KeyringError, compact
 
-    ring = Keyring(data / "keys")
-    for f in opts.keys:
+    keys = []
+    for f in paths:
         try:
-            key = PublicKey.from_text(f.read_text("utf-8"))
+            keys.append(PublicKey.from_text(f.read_text("utf-8")))
         except (OSError, UnicodeDecodeError, KeyFileError) as e:
             raise InstallError(
                 f"--key {f}: not a public key file made by tipline-offline keygen ({e}).", 2
             ) from None
+    return keys
+
+
+def check_inputs(opts: Options) -> None:
+    """The keys and an existing tipline.toml (root's to read), checked before anything is changed."""
+    read_keys(opts.keys)
+    toml = files.at(opts.root, opts.data_dir / "tipline.toml")
+    if toml.is_file():
+        _settings(toml.parent)
+        updated(toml.read_text("utf-8"), None, opts.org)
+
+
+def add_keys(opts: Options, data: Path, out: Outcome) -> None:
+    """Each --key, unless it is already active; compare the fingerprints printed with the journalists."""
+    from tipline.store.keyring import Keyring, KeyringError, compact
+
+    ring = Keyring(data / "keys")
+    for f, key in zip(opts.keys, read_keys(opts.keys), strict=True):
         if (data / "keys" / f"{compact(key.fingerprint)}.pub").exists():
             continue
         try:
@@ -243,8 +260,10 @@ def start(opts: Options, out: Outcome) -> None:
 
 
 def install(opts: Options) -> Outcome:
+    """Refuse what cannot be installed, before any change; then prepare and start."""
     check_org(opts.org)
     check_machine(opts.root)
+    check_inputs(opts)
     out = prepare(opts, services.stop_apps)
     start(opts, out)
     return out
