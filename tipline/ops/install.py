@@ -231,7 +231,7 @@ def prepare(opts: Options, stop_apps: Callable[[list[str]], None] | None = None)
 
 def start(opts: Options, out: Outcome) -> None:
     """systemd: reload, tor, wait for the addresses, the apps (when a key is in), the timers, the doctor."""
-    from tipline.store.keyring import Keyring
+    from tipline.store.keyring import Keyring, KeyringError
 
     units = {p.name for p in out.written if p.parent in (files.UNIT_DIR, files.DROP_IN.parent)}
     if units:
@@ -245,7 +245,11 @@ def start(opts: Options, out: Outcome) -> None:
         or files.GUNICORN_CONF in out.written
         or bool(units & set(services.APPS))
     )
-    if Keyring(files.at(opts.root, opts.data_dir) / "keys").active():
+    try:
+        have_key = bool(Keyring(files.at(opts.root, opts.data_dir) / "keys").active())
+    except KeyringError as e:
+        raise InstallError(f"{e} Then run tipline install again.") from None
+    if have_key:
         services.converge(services.APPS, restart_apps, out.changes)
         out.apps_started = True
     services.converge(services.TIMERS, bool(units & set(services.TIMERS)), out.changes)
