@@ -99,10 +99,11 @@ def test_the_apps_refuse_a_database_from_before_migrations_and_say_to_run_the_up
     assert "schema migrations" not in after and "schema revision" not in after, after
 
 
-def at_revision(data: Path, revision: str) -> None:
-    """Move the submissions database's version row to REVISION (an older one, or a future one)."""
-    con = sqlite3.connect(data / "tipline.sqlite3")
-    con.execute(f"UPDATE {VERSION_TABLES['submissions']} SET version_num = ?", (revision,))
+def at_revision(data: Path, revision: str, which: str = "submissions") -> None:
+    """Move a database's version row to REVISION (a future one: no version has it yet)."""
+    db = data / ("tipline.sqlite3" if which == "submissions" else "journalist/accounts.db")
+    con = sqlite3.connect(db)
+    con.execute(f"UPDATE {VERSION_TABLES[which]} SET version_num = ?", (revision,))
     con.commit()
     con.close()
 
@@ -154,6 +155,12 @@ def test_a_newer_schema_is_refused_by_the_apps_and_by_the_upgrade_which_never_do
     refused_with(line, run_tipline("upgrade", "--data-dir", str(data), check=False))
     assert contents(data, times=False) == before  # nor was the accounts database: nothing changed
     assert "downgrade" not in run_tipline("--help").stdout
+    # The accounts database of a newer version stops the journalist app, which opens it.
+    at_revision(data, "sub04_status")
+    at_revision(data, "acc99_from_a_newer_tipline", "accounts")
+    line = f"The accounts database has schema revision acc99_from_a_newer_tipline: {NEWER}."
+    upgrade = run_tipline("upgrade", "--data-dir", str(data), check=False)
+    refused_with(line, serve("journalist", data), upgrade)
 
 
 def test_a_second_upgrade_changes_nothing(data):

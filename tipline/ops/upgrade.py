@@ -30,6 +30,9 @@ def add_parser(sub: argparse._SubParsersAction, with_data_dir: Callable, func: C
         sub.add_parser(
             "upgrade",
             help="bring both databases to this version's schema (stop the apps and back up first)",
+            description="Apply the pending schema migrations to the submissions and the accounts "
+            "database, each in one transaction, keeping everything in them; refuse a database "
+            "written by a newer Tipline. One line per database says what was done (docs/upgrades.md).",
         )
     )
     p.set_defaults(func=func)
