@@ -30,6 +30,9 @@ def add_parser(sub: argparse._SubParsersAction, with_data_dir: Callable, func: C
         sub.add_parser(
             "upgrade",
             help="bring both databases to this version's schema (stop the apps and back up first)",
+            description="Apply the pending schema migrations to the submissions and the accounts "
+            "database, each in one transaction, keeping everything in them; refuse a database "
+            "written by a newer Tipline. One line per database says what was done (docs/upgrades.md).",
         )
     )
     p.set_defaults(func=func)
@@ -106,8 +109,10 @@ def describe(outcome) -> str:
         if notes:
             return f"{name}: at schema revision {outcome.after}{notes}."
         return f"{name}: already up to date (schema revision {outcome.after})."
-    origin = ""
     if before.state is State.UNSTAMPED:
         commit = dict(HISTORY[outcome.which])[before.revision]
-        origin = f" (made before schema migrations: the schema of commit {commit})"
-    return f"{name}: upgraded from {before.revision}{origin} to {outcome.after}{notes}."
+        found = f"made before schema migrations, recognised as commit {commit}'s schema ({before.revision})"
+        if before.revision == outcome.after:
+            return f"{name}: {found}, this version's: stamped{notes}."
+        return f"{name}: {found}: upgraded to {outcome.after}{notes}."
+    return f"{name}: upgraded from {before.revision} to {outcome.after}{notes}."
