@@ -109,7 +109,9 @@ def template(tmp_path_factory, people) -> Path:
     assert tipline("purge", "--data-dir", str(data), "--older-than", "30d").returncode == 0  # makes store/
     assert (data / "journalist" / "accounts.db").exists()  # `journalist add` keeps accounts apart
     (data / "source").mkdir(mode=0o700, exist_ok=True)
-    for secret in ("source/csrf.secret", "journalist/csrf.secret", "journalist/totp.key"):
+    # As the apps make them at start (the source app's session.key too: not a private key either).
+    secrets = ("csrf.secret", "install.salt", "session.key")
+    for secret in (*(f"source/{s}" for s in secrets), "journalist/csrf.secret", "journalist/totp.key"):
         _secret(data / secret)
     toml = f'onion_address = "{onion_address()}.onion"\nbind = "127.0.0.1:8080"\n'
     (data / "tipline.toml").write_text(toml)

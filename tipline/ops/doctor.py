@@ -125,8 +125,10 @@ def check_no_secret_keys(data_dir: Path) -> list[Finding]:
     marker = SECRET_PREFIX.encode()
     for path, limit in _scan_files(data_dir):
         why = None
-        # journalist/totp.key is the journalist app's key for TOTP secrets at rest, not a private key.
-        if path.name.lower().endswith(".key") and path != data_dir / "journalist" / "totp.key":
+        # journalist/totp.key (TOTP secrets at rest) and source/session.key (the source's session
+        # cookies) are the apps' own symmetric keys, made at start, not anyone's private key.
+        own = (data_dir / "journalist" / "totp.key", data_dir / "source" / "session.key")
+        if path.name.lower().endswith(".key") and path not in own:
             why = "a .key file"
         elif not path.is_symlink() and path.is_file():
             try:
