@@ -62,7 +62,7 @@ def submissions_db(data: Path) -> Path:
 
 
 def apply_layout(data: Path, people: tuple[int, int, int]) -> None:
-    """Owners and modes exactly as docs/install.md sets them (step 4) and the apps keep them."""
+    """Owners and modes as docs/install.md's table (and tipline install) sets them and the apps keep them."""
     src, jour, gid = people
 
     def own(p: Path, uid: int, mode: int) -> None:
@@ -348,7 +348,7 @@ CASES = {
     ),
     "old journalists in the submissions database": (
         old_journalists_left,
-        [("The submissions database still holds 1 journalist account(s)", "tipline journalist add NAME")],
+        [("The submissions database still holds 1 journalist account(s)", "Fix: tipline upgrade")],
     ),
     "units run both apps as one user": (
         units_as_one_user,
@@ -477,7 +477,7 @@ def test_no_data_dir(tmp_path, people):
         "doctor", "--data-dir", str(tmp_path / "nothing"),
         "--source-user", SRC, "--journalist-user", JOUR, "--group", GROUP,
     )  # fmt: skip
-    assert r.returncode == 1 and "does not exist. Fix: the folder commands of docs/install.md" in r.stdout
+    assert r.returncode == 1 and "does not exist. Fix: tipline install --data-dir" in r.stdout
 
 
 def test_doctor_leaves_no_database_files(site):

@@ -48,11 +48,19 @@ class People:
             try:
                 found.append(pwd.getpwnam(name))
             except KeyError:
-                out.append(problem(f"There is no user {name!r} on this machine (docs/install.md, step 4)."))
+                out.append(
+                    problem(
+                        f"There is no user {name!r} on this machine. Fix: tipline install (docs/install.md)."
+                    )
+                )
         try:
             g = grp.getgrnam(group)
         except KeyError:
-            out.append(problem(f"There is no group {group!r} on this machine (docs/install.md, step 4)."))
+            out.append(
+                problem(
+                    f"There is no group {group!r} on this machine. Fix: tipline install (docs/install.md)."
+                )
+            )
         if out:
             return out
         return cls(found[0], found[1], g)
@@ -133,7 +141,7 @@ def check_layout(settings: Settings, people: People) -> list[Finding]:
     if not d.is_dir():
         return [
             problem(
-                f"The data folder {d} does not exist. Fix: the folder commands of docs/install.md, step 4."
+                f"The data folder {d} does not exist. Fix: tipline install --data-dir {d} (docs/install.md)."
             )
         ]
     out = expect(d, root, gid, 0o2770)
@@ -226,7 +234,7 @@ def _cannot_enter(folder: Path, user: pwd.struct_passwd, people: People, what: s
         return [
             problem(
                 f"The user {user.pw_name} can enter {folder}, which holds {what}: the apps are not "
-                "separated. Fix: the owner and mode of docs/install.md, step 4."
+                "separated. Fix: tipline install sets the owner and mode (docs/install.md)."
             )
         ]
     return []
