@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +47,10 @@ def make_release(doc_text: str, repo: Path, work: Path) -> Release:
     """Build the .deb if the document installs one (`./dev deb OUT`), and read what it depends on."""
     if "TIPLINE_DEB_URL" not in doc_text:
         return Release()
-    out = sh([str(repo / "dev"), "deb", str(work)], timeout=1200, cwd=repo).stdout
+    # `./dev deb OUT` is this script run by the venv's Python, which runs these tests too.
+    out = sh(
+        [sys.executable, str(repo / "deploy/debian/build_deb.py"), str(work)], timeout=1200, cwd=repo
+    ).stdout
     deb = Path(next(line for line in out.splitlines() if line.endswith(".deb")))
     fields = sh(["dpkg-deb", "--field", str(deb), "Depends", "Pre-Depends"]).stdout
     return Release(deb, deb_depends(fields))

@@ -201,11 +201,12 @@ def test_sigkill_of_master_restarts_and_loses_no_tip(machine, installed, keydir,
 
 
 def test_purge_and_notify_timers_run(machine, installed):
-    """The timers are loaded (purge enabled by the install) and their services run to success
+    """The timers are loaded and enabled by the install, and their services run to success
     when started as the timers start them; the clock is the host's, so it is not moved."""
     timers = machine.run("systemctl list-timers --all --no-legend --plain").stdout
-    assert "tipline-purge.timer" in timers, timers
-    assert machine.run("systemctl is-enabled tipline-purge.timer").stdout.strip() == "enabled"
+    for timer in ("tipline-purge.timer", "tipline-notify.timer"):
+        assert timer in timers, timers
+        assert machine.run(f"systemctl is-enabled {timer}").stdout.strip() == "enabled", timer
     for service in ("tipline-purge.service", "tipline-notify.service"):
         machine.run(f"systemctl start {service}")
         props = machine.run(f"systemctl show -P Result {service}; systemctl show -P ExecMainStatus {service}")
