@@ -16,6 +16,7 @@ Reusable for any test that needs a real systemd (docs/system-tests.md).
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import hashlib
 import json
 import os
@@ -101,7 +102,13 @@ def build_image(
     lock = (npm_lock_dir / "package-lock.json").read_text() if npm_lock_dir else ""
     key = _key(suite=SUITE, base=BASE_PACKAGES, apt=sorted(apt), pip=sorted(pip), npm=lock)
     cache.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(cache, 0o700)
+    os.chmod(cache, 0o700)  # root's alone: what boots as the container's root comes from here
+    with open(cache / ".lock", "w") as held:  # one build at a time: two runs must not share a .partial
+        fcntl.flock(held, fcntl.LOCK_EX)
+        return _build_image(cache, key, apt, pip, npm_lock_dir)
+
+
+def _build_image(cache: Path, key: str, apt: list[str], pip: list[str], npm_lock_dir: Path | None) -> Image:
     entry = cache / key
     image = Image(
         entry / "root",
@@ -265,6 +272,7 @@ class Machine:
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
+            preexec_fn=_term_with_parent,
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -404,6 +412,13 @@ class Machine:
         if not ok:
             raise value
         return value
+
+
+def _term_with_parent() -> None:
+    """In nspawn's process, before exec: SIGTERM (an orderly poweroff) if the test process dies,
+    even by SIGKILL, so that no container outlives the run."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _init_below(pid: int) -> int:
