@@ -317,6 +317,11 @@ CASES = {
         chmod("data/source", 0o770),
         [("source is mode 0770, not 0700",), (f"The user {JOUR} can enter", "the source app's secret")],
     ),
+    # What `install -d -m 0700` makes inside the setgid data folder; GNU chmod 0700 would keep the bit.
+    "source folder set-group-ID": (
+        chmod("data/source", 0o2700),
+        [("source is mode 2700, not 0700", "Fix: chmod 00700")],
+    ),
     "no journalist folder": (
         lambda site: shutil.rmtree(site / "data" / "journalist"),
         [

@@ -102,7 +102,9 @@ def expect(
         out.append(problem(f"{path} is owned by {have}, not {want}. Fix: chown {want} {path}"))
     m = stat.S_IMODE(st.st_mode)
     if (exact and m != mode) or (not exact and m & ~mode):
-        out.append(problem(f"{path} is mode {m:04o}, not {mode:04o}. Fix: chmod {mode:04o} {path}"))
+        # GNU chmod keeps a folder's set-group-ID bit under a 4-digit mode: a 5th digit clears it.
+        fix = f"{mode:05o}" if kind == "folder" and m & ~mode & 0o7000 else f"{mode:04o}"
+        out.append(problem(f"{path} is mode {m:04o}, not {mode:04o}. Fix: chmod {fix} {path}"))
     return out
 
 
