@@ -76,6 +76,7 @@ def test_export_refuses_to_overwrite_and_empty_export_works(tmp_path, pubs):
         ["purge"],
         ["onion", "client-auth"],
         ["doctor"],
+        ["upgrade"],
     ],
 )
 def test_help(cmd):

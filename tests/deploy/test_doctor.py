@@ -62,7 +62,7 @@ def submissions_db(data: Path) -> Path:
 
 
 def apply_layout(data: Path, people: tuple[int, int, int]) -> None:
-    """Owners and modes exactly as docs/install.md sets them (step 4) and the apps keep them."""
+    """Owners and modes as docs/install.md's table (and tipline install) sets them and the apps keep them."""
     src, jour, gid = people
 
     def own(p: Path, uid: int, mode: int) -> None:
@@ -109,7 +109,9 @@ def template(tmp_path_factory, people) -> Path:
     assert tipline("purge", "--data-dir", str(data), "--older-than", "30d").returncode == 0  # makes store/
     assert (data / "journalist" / "accounts.db").exists()  # `journalist add` keeps accounts apart
     (data / "source").mkdir(mode=0o700, exist_ok=True)
-    for secret in ("source/csrf.secret", "journalist/csrf.secret", "journalist/totp.key"):
+    # As the apps make them at start (the source app's session.key too: not a private key either).
+    secrets = ("csrf.secret", "install.salt", "session.key")
+    for secret in (*(f"source/{s}" for s in secrets), "journalist/csrf.secret", "journalist/totp.key"):
         _secret(data / secret)
     toml = f'onion_address = "{onion_address()}.onion"\nbind = "127.0.0.1:8080"\n'
     (data / "tipline.toml").write_text(toml)
@@ -315,6 +317,11 @@ CASES = {
         chmod("data/source", 0o770),
         [("source is mode 0770, not 0700",), (f"The user {JOUR} can enter", "the source app's secret")],
     ),
+    # What `install -d -m 0700` makes inside the setgid data folder; GNU chmod 0700 would keep the bit.
+    "source folder set-group-ID": (
+        chmod("data/source", 0o2700),
+        [("source is mode 2700, not 0700", "Fix: chmod 00700")],
+    ),
     "no journalist folder": (
         lambda site: shutil.rmtree(site / "data" / "journalist"),
         [
@@ -341,7 +348,7 @@ CASES = {
     ),
     "old journalists in the submissions database": (
         old_journalists_left,
-        [("The submissions database still holds 1 journalist account(s)", "tipline journalist add NAME")],
+        [("The submissions database still holds 1 journalist account(s)", "Fix: tipline upgrade")],
     ),
     "units run both apps as one user": (
         units_as_one_user,
@@ -470,7 +477,7 @@ def test_no_data_dir(tmp_path, people):
         "doctor", "--data-dir", str(tmp_path / "nothing"),
         "--source-user", SRC, "--journalist-user", JOUR, "--group", GROUP,
     )  # fmt: skip
-    assert r.returncode == 1 and "does not exist. Fix: the folder commands of docs/install.md" in r.stdout
+    assert r.returncode == 1 and "does not exist. Fix: tipline install --data-dir" in r.stdout
 
 
 def test_doctor_leaves_no_database_files(site):

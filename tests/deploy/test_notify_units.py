@@ -147,13 +147,15 @@ def test_timer_is_hourly(analyze):
     assert "Normalized form: *-*-* *:00:00" in cal.stdout, cal.stdout
 
 
-def test_install_glob_leaves_the_drop_in_out():
-    """docs/install.md copies systemd/tipline-* to /etc/systemd/system/: only unit files match (install
-    fails on a folder), and the drop-in is not among them (it is for route = "direct" alone)."""
-    assert (
-        "install -m 644 systemd/tipline-* /etc/systemd/system/"
-        in (DEPLOY.parent / "docs/install.md").read_text()
-    )
-    matched = list(SYSTEMD.glob("tipline-*"))
-    assert all(p.is_file() and p.suffix in (".service", ".timer") for p in matched), matched
-    assert DROP_IN.exists() and DROP_IN not in matched
+def test_install_leaves_the_drop_in_out_unless_the_route_is_direct():
+    """`tipline install` writes every unit and timer of systemd/ to /etc/systemd/system/, and the drop-in
+    only for route = "direct" (tests/ops/test_install.py runs it on a fake root)."""
+    from tipline.ops.install_files import DROP_IN as INSTALLED_DROP_IN
+    from tipline.ops.install_files import UNIT_DIR, planned
+
+    units = sorted(p.name for p in SYSTEMD.glob("tipline-*"))
+    assert all((SYSTEMD / u).suffix in (".service", ".timer") for u in units), units
+    written = {p.path for p in planned()}
+    assert {UNIT_DIR / u for u in units} <= written and INSTALLED_DROP_IN not in written
+    direct = {p.path: p.data for p in planned(direct=True)}
+    assert DROP_IN.exists() and direct[INSTALLED_DROP_IN] == DROP_IN.read_bytes()

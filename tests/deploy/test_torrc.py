@@ -150,3 +150,35 @@ def test_client_auth_files_load_in_tor(tor, tmp_path):
         "--ClientOnionAuthDir",
         str(client_dir),
     )
+
+
+def test_offline_tor_has_no_descriptor_yet(tor, tmp_path):
+    """A tor that is not on the network answers 551 "Not found in cache" for its own service's
+    descriptor: that is "none built yet" (a warning for the doctor, a wait for client-auth), not an
+    error. Found when the install ran in tests/system's offline container."""
+    from tipline.ops.doctor_tor import _one
+    from tipline.ops.onion_live import current
+    from tipline.ops.torcontrol import TorControl
+
+    from .common import control_socket
+
+    torrc, _, jour = render_torrc(tmp_path)
+    proc = subprocess.Popen(
+        tor_cmd(tor, torrc, tmp_path / "tor-data", "--DisableNetwork", "1"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not ((jour / "hostname").exists() and control_socket(tmp_path).exists()):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        label = (jour / "hostname").read_text().strip().removesuffix(".onion")
+        with TorControl(control_socket(tmp_path)) as t:
+            assert current(t, label).descriptor is None
+            findings = _one(t, jour)
+        assert [f.level for f in findings] == ["warning"], findings
+        assert "no descriptor for the journalist onion" in findings[0].text
+    finally:
+        stop(proc)

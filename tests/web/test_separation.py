@@ -86,12 +86,14 @@ def test_source_app_never_opens_the_journalist_folder(tmp_path, keydir):
         "replies",
         "conversation_status",
         "conversation_seen",
+        "alembic_version_submissions",  # its schema revision (docs/upgrades.md)
     }
     assert tables(private / "accounts.db") == {
         "journalists",
         "journalist_sessions",
         "login_throttle",
         "activity_log",  # docs/activity-log.md: journalists' actions stay beside their accounts
+        "alembic_version_accounts",
     }
 
 

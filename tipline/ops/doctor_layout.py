@@ -48,11 +48,19 @@ class People:
             try:
                 found.append(pwd.getpwnam(name))
             except KeyError:
-                out.append(problem(f"There is no user {name!r} on this machine (docs/install.md, step 4)."))
+                out.append(
+                    problem(
+                        f"There is no user {name!r} on this machine. Fix: tipline install (docs/install.md)."
+                    )
+                )
         try:
             g = grp.getgrnam(group)
         except KeyError:
-            out.append(problem(f"There is no group {group!r} on this machine (docs/install.md, step 4)."))
+            out.append(
+                problem(
+                    f"There is no group {group!r} on this machine. Fix: tipline install (docs/install.md)."
+                )
+            )
         if out:
             return out
         return cls(found[0], found[1], g)
@@ -94,7 +102,9 @@ def expect(
         out.append(problem(f"{path} is owned by {have}, not {want}. Fix: chown {want} {path}"))
     m = stat.S_IMODE(st.st_mode)
     if (exact and m != mode) or (not exact and m & ~mode):
-        out.append(problem(f"{path} is mode {m:04o}, not {mode:04o}. Fix: chmod {mode:04o} {path}"))
+        # GNU chmod keeps a folder's set-group-ID bit under a 4-digit mode: a 5th digit clears it.
+        fix = f"{mode:05o}" if kind == "folder" and m & ~mode & 0o7000 else f"{mode:04o}"
+        out.append(problem(f"{path} is mode {m:04o}, not {mode:04o}. Fix: chmod {fix} {path}"))
     return out
 
 
@@ -131,7 +141,7 @@ def check_layout(settings: Settings, people: People) -> list[Finding]:
     if not d.is_dir():
         return [
             problem(
-                f"The data folder {d} does not exist. Fix: the folder commands of docs/install.md, step 4."
+                f"The data folder {d} does not exist. Fix: tipline install --data-dir {d} (docs/install.md)."
             )
         ]
     out = expect(d, root, gid, 0o2770)
@@ -224,7 +234,7 @@ def _cannot_enter(folder: Path, user: pwd.struct_passwd, people: People, what: s
         return [
             problem(
                 f"The user {user.pw_name} can enter {folder}, which holds {what}: the apps are not "
-                "separated. Fix: the owner and mode of docs/install.md, step 4."
+                "separated. Fix: tipline install sets the owner and mode (docs/install.md)."
             )
         ]
     return []

@@ -23,7 +23,6 @@ from tipline.ops.torcontrol import TorControl, TorControlError
 CONFIRM_TIMEOUT_S = 60.0
 POLL_S = 0.5
 RELOAD_SETTLE_S = 3.0
-NOT_FOUND = "552"  # tor's reply when it has no descriptor for the address (yet)
 
 
 @dataclass(frozen=True)
@@ -38,12 +37,18 @@ class Served:
         return self.descriptor is not None and not self.descriptor.needs_client_auth
 
 
+def not_built(e: TorControlError) -> bool:
+    """Tor has no descriptor for the address (yet): 552, or 551 "Not found in cache", tor's reply for a
+    service of its own that has built none, as on a tor not (yet) on the network."""
+    return e.code == "552" or (e.code == "551" and str(e).endswith("Not found in cache"))
+
+
 def current(tor: TorControl, label: str) -> Served:
     """The descriptor tor built for the service LABEL (an address without .onion)."""
     try:
         text = tor.getinfo(f"hs/service/desc/id/{label}")
     except TorControlError as e:
-        if e.code == NOT_FOUND:
+        if not_built(e):
             return Served(label, None)
         raise
     try:
