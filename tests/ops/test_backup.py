@@ -16,8 +16,12 @@ from tests.conftest import export_and_decrypt, run_tipline, submission_folders
 from tests.ops.load import AGENT, backups_under_load, check_metadata
 from tests.store import sqlitefile
 from tests.store.test_forensics import old_bytes, out_of_key_order
+from tests.web.conversations import add_reply, first_tip, reply_texts
+from tests.web.conversations import login as codename_login
 from tests.web.newsroom import login, start_newsroom
 from tests.web.server import Server, free_port, make_server
+
+FIRST, REPLY = "the first tip of a conversation", "the newsroom's reply, sealed to the source"
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +31,12 @@ def served(tmp_path_factory, keydir):
     room = start_newsroom(base, keydir)
     try:
         room.enrol("ana")
+        words = first_tip(room.source, FIRST)
+        add_reply(room.source, keydir, words, REPLY)
         made = backups_under_load(room.source, base, 3)
     finally:
         room.stop()
-    return made, room.totp["ana"], base
+    return made, room.totp["ana"], words
 
 
 def fresh_install(base, keydir) -> Server:
@@ -39,14 +45,14 @@ def fresh_install(base, keydir) -> Server:
 
 
 def test_every_acknowledged_tip_comes_back(served, tmp_path, keydir):
-    made, totp, _ = served
+    made, totp, words = served
     for i, (backup, acknowledged) in enumerate(made):
         target = fresh_install(tmp_path / f"restore-{i}", keydir)
         r = run_tipline("restore", str(backup), "--data-dir", str(target.data_dir))
         assert r.stdout.startswith(f"Restored {backup}"), r.stderr
         out = export_and_decrypt(target.data_dir, keydir, tmp_path / f"work-{i}")
         texts = {(d / "message.txt").read_text() for d in submission_folders(out).values()}
-        missing = acknowledged - texts
+        missing = ({FIRST} | acknowledged) - texts
         print(f"backup {i}: {len(acknowledged)} tips acknowledged before it began, {len(texts)} restored")
         assert missing == set()
         j = Server(target.data_dir, target.tmp_dir, tmp_path / f"j-{i}.log", free_port())
@@ -55,6 +61,11 @@ def test_every_acknowledged_tip_comes_back(served, tmp_path, keydir):
             login(j, "ana", totp)
         finally:
             j.stop()
+        target.start()  # the source's codename still opens the conversation and its reply
+        try:
+            assert reply_texts(codename_login(target, words)) == [REPLY]
+        finally:
+            target.stop()
 
 
 def test_the_file_keeps_the_metadata_promises(served, tmp_path, keydir):
