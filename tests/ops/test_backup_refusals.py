@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import export_and_decrypt, run_tipline, submission_folders
+from tests.deploy.test_doctor import GROUP, JOUR, SRC, people  # noqa: F401 (a fixture)
+from tests.web.logins import enrol
 from tests.web.server import make_server
 
 MESSAGES = ["first tip kept in the backup", "second tip kept in the backup"]
@@ -37,6 +39,7 @@ def source(tmp_path_factory, keydir):
             assert srv.post_form([("csrf_token", srv.csrf_token()), ("message", text)]).status == 200
     finally:
         srv.stop()
+    enrol(srv.data_dir, "ana", base)
     plain, sealed = base / "plain.tar", base / "sealed.backup"
     (base / "pass").write_text(PASSPHRASE + "\n")
     run_tipline("backup", "--data-dir", str(srv.data_dir), "--out", str(plain))
@@ -144,3 +147,16 @@ def test_a_private_key_in_the_data_folder_is_never_backed_up(source, tmp_path, k
     r = run_tipline("backup", "--data-dir", str(data), "--out", str(tmp_path / "b.tar"), check=False)
     assert r.returncode == 1 and "never hold a private key" in r.stderr and "\n" not in r.stderr.strip()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "tmp"]  # no backup, no temporary file
+
+
+def test_restore_as_root_gives_the_install_layout(source, target, people):  # noqa: F811
+    """Owners and modes as docs/install.md's table has them: `tipline doctor` finds nothing to fix."""
+    accounts = ("--source-user", SRC, "--journalist-user", JOUR, "--group", GROUP)
+    r = run_tipline("restore", str(source[1]), "--data-dir", str(target), *accounts)
+    assert r.returncode == 0 and "do not exist" not in r.stdout, r.stdout + r.stderr
+    src, _jour, gid = people
+    st = (target / "tipline.sqlite3").stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (src, gid, 0o660)
+    doctor = run_tipline("doctor", "--data-dir", str(target), *accounts, check=False)
+    layout = [ln for ln in doctor.stdout.splitlines() if " is owned by " in ln or " is mode " in ln]
+    assert layout == [] and doctor.returncode == 0, doctor.stdout

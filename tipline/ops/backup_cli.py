@@ -13,6 +13,8 @@ from sqlalchemy.exc import DBAPIError
 
 from tipline.config import Settings
 
+from .doctor_layout import GROUP, JOURNALIST_USER, SOURCE_USER
+
 MIN_PASSPHRASE = 12
 
 
@@ -36,6 +38,12 @@ def add_parsers(sub, with_data_dir: Callable, backup: Callable, restore: Callabl
     r = with_data_dir(sub.add_parser("restore", help="restore a backup onto a fresh install (apps stopped)"))
     r.add_argument("file", type=Path, help="the backup file `tipline backup` wrote")
     r.add_argument("--passphrase-file", type=Path, help="the passphrase the backup was sealed with")
+    # As `tipline doctor`'s: whose files a restore as root makes them (docs/install.md, step 4).
+    r.add_argument("--source-user", default=SOURCE_USER, help=f"the source app's user ({SOURCE_USER})")
+    r.add_argument(
+        "--journalist-user", default=JOURNALIST_USER, help=f"the journalist app's user ({JOURNALIST_USER})"
+    )
+    r.add_argument("--group", default=GROUP, help=f"the group both users are in ({GROUP})")
     r.set_defaults(func=restore)
 
 
@@ -82,7 +90,8 @@ def run_restore(args: argparse.Namespace, settings: Settings) -> int:
     from .restore import RestoreError, restore_backup
 
     try:
-        envelopes, notes = restore_backup(settings, args.file, _passphrase(args.passphrase_file))
+        people = (args.source_user, args.journalist_user, args.group)
+        envelopes, notes = restore_backup(settings, args.file, _passphrase(args.passphrase_file), people)
     except RestoreError as e:
         raise BackupCliError(f"{e} Nothing was changed.") from None
     except (OSError, DBAPIError) as e:

@@ -30,6 +30,7 @@ from tipline.store.filetimes import to_the_hour, walk
 from . import pgdump
 from .backup import sqlite_file
 from .backup_format import CHUNK, BackupFormatError, Manifest, read_backup, unseal
+from .doctor_layout import GROUP, JOURNALIST_USER, SOURCE_USER
 from .restore_layout import apply_layout
 
 # Rows that make an install "in use": restoring over them would lose them.
@@ -148,7 +149,12 @@ def _place(staged: Path, dest: Path) -> Path | None:
     return dest
 
 
-def restore_backup(settings: Settings, path: Path, passphrase: bytes | None = None) -> tuple[int, list[str]]:
+def restore_backup(
+    settings: Settings,
+    path: Path,
+    passphrase: bytes | None = None,
+    people: tuple[str, str, str] = (SOURCE_USER, JOURNALIST_USER, GROUP),
+) -> tuple[int, list[str]]:
     """Restore `path` into the install `settings` describes: (envelopes restored, notes for the admin)."""
     data = settings.data_dir
     if not data.is_dir():
@@ -171,7 +177,7 @@ def restore_backup(settings: Settings, path: Path, passphrase: bytes | None = No
                     "Restore onto a fresh install, or move this data folder aside first."
                 )
             _extract(f, members, stage)
-        return _apply(settings, stage, manifest)
+        return _apply(settings, stage, manifest, people)
     except BackupFormatError as e:
         raise RestoreError(str(e)) from None
     except pgdump.PostgresError as e:
@@ -181,7 +187,9 @@ def restore_backup(settings: Settings, path: Path, passphrase: bytes | None = No
         to_the_hour([data])
 
 
-def _apply(settings: Settings, stage: Path, manifest: Manifest) -> tuple[int, list[str]]:
+def _apply(
+    settings: Settings, stage: Path, manifest: Manifest, people: tuple[str, str, str]
+) -> tuple[int, list[str]]:
     data, notes, written = settings.data_dir, [], []
     urls = {"submissions": settings.db_url, "accounts": settings.accounts_db_url}
     for name, kind in manifest.databases.items():  # PostgreSQL first: all or nothing, before any file
@@ -212,6 +220,6 @@ def _apply(settings: Settings, stage: Path, manifest: Manifest) -> tuple[int, li
     for folder in sorted({p.parent for p in written}, reverse=True):
         fsync_dir(folder)
     if os.geteuid() == 0:
-        notes += apply_layout(settings)
+        notes += apply_layout(settings, *people)
     to_the_hour([p for p in walk(data) if ".restore-" not in str(p)])
     return envelopes, notes

@@ -35,15 +35,20 @@ def _tree(root: Path, uid: int, gid: int, dir_mode: int, file_mode: int) -> None
         _own(p, uid, gid, dir_mode if p.is_dir() and not p.is_symlink() else file_mode)
 
 
-def apply_layout(settings: Settings) -> list[str]:
+def apply_layout(
+    settings: Settings,
+    source_user: str = SOURCE_USER,
+    journalist_user: str = JOURNALIST_USER,
+    group_name: str = GROUP,
+) -> list[str]:
     """Give every restored path its owner and mode; a note if the install's users do not exist."""
     try:
-        source, journalist = pwd.getpwnam(SOURCE_USER).pw_uid, pwd.getpwnam(JOURNALIST_USER).pw_uid
-        group = grp.getgrnam(GROUP).gr_gid
+        source, journalist = pwd.getpwnam(source_user).pw_uid, pwd.getpwnam(journalist_user).pw_uid
+        group = grp.getgrnam(group_name).gr_gid
     except KeyError:
         return [
-            f"The users {SOURCE_USER} and {JOURNALIST_USER} (group {GROUP}) do not exist here, so the "
-            "restored files stay root's: make them (docs/install.md, step 4) and run the restore there."
+            f"The users {source_user} and {journalist_user} (group {group_name}) do not exist here, so the "
+            "restored files stay root's: make them (docs/install.md, step 4), then chown as its table says."
         ]
     data = settings.data_dir
     _own(data, 0, group, 0o2770)
