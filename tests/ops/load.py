@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import tarfile
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tests.conftest import run_tipline
@@ -53,10 +55,19 @@ class Load:
             t.join()
 
 
-def backups_under_load(srv: Server, out: Path, count: int, *extra: str) -> list[tuple[Path, set[str]]]:
-    """`tipline backup` COUNT times while tips arrive: each file, with the tips acknowledged before it."""
+def backups_under_load(
+    srv: Server,
+    out: Path,
+    count: int,
+    *extra: str,
+    meanwhile: Callable[[threading.Event], None] | None = None,
+) -> list[tuple[Path, set[str]]]:
+    """`tipline backup` COUNT times while tips arrive (and `meanwhile` runs in a thread of its own until
+    told to stop): each file, with the tips acknowledged before it began."""
     made = []
-    with Load(srv) as load:
+    stop = threading.Event()
+    other = threading.Thread(target=meanwhile or (lambda _stop: None), args=(stop,))
+    with Load(srv) as load, _joined(other, stop):
         while len(load.snapshot()) < 3:  # the load is really on before the first backup
             threading.Event().wait(0.05)
         for i in range(count):
@@ -69,6 +80,16 @@ def backups_under_load(srv: Server, out: Path, count: int, *extra: str) -> list[
             threading.Event().wait(0.05)
     assert load.failed == []
     return made
+
+
+@contextlib.contextmanager
+def _joined(thread: threading.Thread, stop: threading.Event) -> Iterator[None]:
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def check_metadata(path: Path, forbidden: list[bytes]) -> dict[str, bytes]:

@@ -47,8 +47,8 @@ class Snapshot:
     kinds: dict[str, str]  # each database's: "sqlite" or "postgresql"
     copies: dict[str, Path]
     schema: dict[str, str | None]
-    submissions: list[str]
-    replies: list[str]
+    submissions: list[tuple[str, int]]  # (id, envelopes) of every row
+    replies: list[str]  # ids of the replies whose file is kept (not deleted by the source)
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -83,9 +83,9 @@ def copy_sqlite(live: Path, dest: Path) -> str | None:
         mem.close()
 
 
-def _ids(con: sqlite3.Connection) -> tuple[list[str], list[str]]:
+def _ids(con: sqlite3.Connection) -> tuple[list[tuple[str, int]], list[str]]:
     tables = {r[0] for r in con.execute("select name from sqlite_schema where type = 'table'")}
-    subs = [r[0] for r in con.execute("select id from submissions")] if "submissions" in tables else []
+    subs = list(con.execute("select id, item_count from submissions")) if "submissions" in tables else []
     replies = (
         [r[0] for r in con.execute("select id from replies where deleted_by_source = 0")]
         if "replies" in tables
@@ -125,7 +125,8 @@ def _snapshot(settings: Settings, work: Path) -> Snapshot:
             with pgdump.snapshot(url) as (con, exported):
                 snap.schema[name] = _revision(con)
                 if name == "submissions":
-                    snap.submissions = sorted(con.execute(text("select id from submissions")).scalars())
+                    rows = con.execute(text("select id, item_count from submissions"))
+                    snap.submissions = sorted((i, n) for i, n in rows)
                     snap.replies = sorted(
                         con.execute(text("select id from replies where not deleted_by_source")).scalars()
                     )
@@ -157,12 +158,11 @@ def _members(settings: Settings, snap: Snapshot) -> list[tuple[str, Path]]:
     for folder in (settings.keys_dir, settings.keys_dir / "retired"):
         if folder.is_dir():
             out += [(f"data/{p.relative_to(data)}", p) for p in folder.iterdir() if p.suffix == ".pub"]
-    for kind, ids in (("submissions", snap.submissions), ("replies", snap.replies)):
-        for i in ids:
-            folder = settings.store_dir / kind / i
-            if not folder.is_dir():
-                raise FileNotFoundError(folder)
-            out += [(f"data/store/{kind}/{i}/{p.name}", p) for p in folder.iterdir() if p.is_file()]
+    # Exactly the files each row names (as the export reads them): one deleted since the snapshot
+    # fails to open, and the copy starts again.
+    names = [f"submissions/{sid}/{n}.envelope" for sid, count in snap.submissions for n in range(count)]
+    names += [f"replies/{rid}/reply.envelope" for rid in snap.replies]
+    out += [(f"data/store/{name}", settings.store_dir / name) for name in names]
     out += [(f"db/{name}{path.suffix}", path) for name, path in snap.copies.items()]
     return sorted(out)
 
