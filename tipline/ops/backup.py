@@ -11,6 +11,7 @@ rewritten in key order by VACUUM, PostgreSQL rows sorted.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import tempfile
@@ -18,7 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from tipline import __version__
@@ -94,14 +94,6 @@ def _ids(con: sqlite3.Connection) -> tuple[list[tuple[str, int]], list[str]]:
     return sorted(subs), sorted(replies)
 
 
-def _revision(con) -> str | None:
-    from sqlalchemy import inspect
-
-    if "alembic_version" not in inspect(con).get_table_names():
-        return None
-    return con.execute(text("select version_num from alembic_version")).scalar()
-
-
 def _snapshot(settings: Settings, work: Path) -> Snapshot:
     """Copy each database (SQLite or PostgreSQL, each as the settings say) and read what it holds."""
     snap = Snapshot({}, {}, {}, [], [])
@@ -113,7 +105,8 @@ def _snapshot(settings: Settings, work: Path) -> Snapshot:
             snap.kinds[name], copy = "sqlite", work / f"{name}.sqlite3"
             copy.unlink(missing_ok=True)
             snap.schema[name] = copy_sqlite(live, copy)
-            to_the_hour([live, live.parent])  # root reads without O_NOATIME on a file it does not own
+            with contextlib.suppress(OSError):  # root reads without O_NOATIME on a file it does not own
+                to_the_hour([live, live.parent])
             if name == "submissions":
                 con = sqlite3.connect(copy)
                 try:
@@ -122,15 +115,16 @@ def _snapshot(settings: Settings, work: Path) -> Snapshot:
                     con.close()
         else:
             snap.kinds[name], copy = "postgresql", work / f"{name}.sql"
-            with pgdump.snapshot(url) as (con, exported):
-                snap.schema[name] = _revision(con)
-                if name == "submissions":
-                    rows = con.execute(text("select id, item_count from submissions"))
-                    snap.submissions = sorted((i, n) for i, n in rows)
-                    snap.replies = sorted(
-                        con.execute(text("select id from replies where not deleted_by_source")).scalars()
-                    )
-                pgdump.dump(con, exported, url, copy)
+            dumped = pgdump.dump(url, copy)
+            snap.schema[name] = dumped.revision
+            if name == "submissions":
+                rows = dumped.rows
+                snap.submissions = sorted(
+                    (r["id"], int(r["item_count"])) for r in rows.get("submissions", [])
+                )
+                snap.replies = sorted(
+                    r["id"] for r in rows.get("replies", []) if r["deleted_by_source"] == "f"
+                )
         snap.copies[name] = copy
     return snap
 

@@ -1,29 +1,56 @@
-"""PostgreSQL for backups: pg_dump of one exported snapshot, rows sorted, and psql to restore it.
+"""PostgreSQL for backups: pg_dump (one snapshot), rows sorted, and psql to restore; nothing in-process.
 
 pg_dump writes each table's rows in the order they lie in the heap, which is
 close to the order they arrived; a backup keeps no arrival order, so the rows
 of every COPY block are sorted (each row is one line in COPY's text format).
+What the backup must know of the dump (which envelopes its rows name, the
+schema revision) is read from the dump itself, so it describes that snapshot.
+
+The clients run as root's own role if the URL names a user; otherwise, as
+root, as the journalist app's user, who owns both databases (docs/install.md:
+peer authentication over the local socket), and the tables a restore makes
+are that user's, as the apps' own start makes them.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import pwd
 import shutil
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Connection, create_engine, inspect, text
 from sqlalchemy.engine import make_url
+
+from .doctor_layout import JOURNALIST_USER
 
 # Rows a restore has no use for: live sessions and login throttling start afresh.
 EPHEMERAL = ("journalist_sessions", "login_throttle")
+# The COPY blocks whose rows a backup reads: table -> the columns it needs.
+WANTED = {
+    "submissions": ("id", "item_count"),
+    "replies": ("id", "deleted_by_source"),
+    "alembic_version": ("version_num",),
+}
 
 
 class PostgresError(Exception):
     """pg_dump or psql is missing or failed; the message says what to do."""
+
+
+@dataclass
+class Dumped:
+    """What a dump holds that the backup needs: the rows of WANTED's tables, those columns only."""
+
+    rows: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+
+    @property
+    def revision(self) -> str | None:
+        versions = self.rows.get("alembic_version", [])
+        return versions[0]["version_num"] if versions else None
 
 
 def _conninfo(url: str) -> tuple[str, dict[str, str]]:
@@ -35,104 +62,124 @@ def _conninfo(url: str) -> tuple[str, dict[str, str]]:
     return u.set(drivername="postgresql", password=None).render_as_string(hide_password=False), env
 
 
-def client(con: Connection, tool: str) -> str:
-    """The pg_dump or psql of the server's major version (Debian keeps one per version)."""
-    major = int(con.execute(text("show server_version_num")).scalar_one()) // 10000
-    for path in [*glob.glob(f"/usr/lib/postgresql/{major}/bin/{tool}"), shutil.which(tool) or ""]:
-        if path and os.access(path, os.X_OK):
-            r = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
-            digits = r.stdout.split()[-1].split(".")[0] if r.stdout.split() else ""
-            if digits.isdigit() and int(digits) >= major:
-                return path
+def _as_owner(url: str, cmd: list[str]) -> list[str]:
+    if os.geteuid() != 0 or make_url(url).username:
+        return cmd
+    try:
+        pwd.getpwnam(JOURNALIST_USER)
+    except KeyError:
+        return cmd
+    return ["runuser", "-u", JOURNALIST_USER, "--", *cmd]
+
+
+def _run(url: str, cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    conninfo, env = _conninfo(url)
+    r = subprocess.run(_as_owner(url, [*cmd, f"--dbname={conninfo}"]), env=env, check=False, **kw)
+    if r.returncode != 0:
+        err = r.stderr.decode(errors="replace") if isinstance(r.stderr, bytes) else r.stderr or ""
+        last = (err.strip().splitlines() or ["(no message)"])[-1]
+        raise PostgresError(f"{Path(cmd[0]).name} failed: {last}")
+    return r
+
+
+def _installed(tool: str) -> list[str]:
+    """Each installed version's `tool`, newest first (Debian keeps one per major version)."""
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{tool}"), key=lambda p: int(Path(p).parts[-3]))
+    return [*reversed(found), *([shutil.which(tool)] if shutil.which(tool) else [])]
+
+
+def client(url: str, tool: str) -> str:
+    """The pg_dump or psql of the server's major version: a newer one may write what the server refuses."""
+    psql = next(iter(_installed("psql")), None)
+    if psql is None:
+        raise PostgresError("psql is not installed. Install it: apt-get install postgresql-client")
+    r = _run(url, [psql, "-X", "-A", "-t", "-c", "show server_version_num"], capture_output=True, text=True)
+    major = int(r.stdout.strip()) // 10000
+    for path in _installed(tool):
+        v = subprocess.run([path, "--version"], capture_output=True, text=True, check=False).stdout.split()
+        if v and v[-1].split(".")[0] == str(major):
+            return path
     raise PostgresError(
         f"No {tool} for PostgreSQL {major} on this machine. "
         f"Install it: apt-get install postgresql-client-{major}"
     )
 
 
-@contextmanager
-def snapshot(url: str) -> Iterator[tuple[Connection, str]]:
-    """A read-only repeatable-read transaction and its exported snapshot, for pg_dump --snapshot."""
-    engine = create_engine(url)
-    try:
-        with engine.connect() as con:
-            con = con.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
-            with con.begin():
-                yield con, con.execute(text("select pg_export_snapshot()")).scalar_one()
-    finally:
-        engine.dispose()
-
-
-def dump(con: Connection, snap: str, url: str, out: Path) -> None:
-    """pg_dump of the snapshot into `out` (plain SQL, no owners or grants), every COPY block sorted."""
-    conninfo, env = _conninfo(url)
+def dump(url: str, out: Path) -> Dumped:
+    """pg_dump into `out` (plain SQL, no owners or grants), every COPY block sorted; what it holds."""
     raw = out.with_suffix(".unsorted")
-    cmd = [client(con, "pg_dump"), "--no-owner", "--no-privileges", "--format=plain", f"--snapshot={snap}"]
+    cmd = [client(url, "pg_dump"), "--no-owner", "--no-privileges", "--format=plain"]
     cmd += [f"--exclude-table-data={t}" for t in EPHEMERAL]
-    with open(raw, "wb") as f:
-        r = subprocess.run(
-            [*cmd, f"--dbname={conninfo}"], stdout=f, stderr=subprocess.PIPE, env=env, check=False
-        )
-    if r.returncode != 0:
+    try:
+        with open(raw, "wb") as f:
+            _run(url, cmd, stdout=f, stderr=subprocess.PIPE)
+        dumped = Dumped()
+        with open(raw, "rb") as src, open(out, "wb") as dst:
+            dst.writelines(sort_copy_blocks(src, dumped))
+    finally:
         raw.unlink(missing_ok=True)
-        last = (r.stderr.decode(errors="replace").strip().splitlines() or ["(no message)"])[-1]
-        raise PostgresError(f"pg_dump failed: {last}")
-    with open(raw, "rb") as src, open(out, "wb") as dst:
-        dst.writelines(sort_copy_blocks(src))
-    raw.unlink()
+    return dumped
 
 
-def sort_copy_blocks(lines: Iterator[bytes]) -> Iterator[bytes]:
+def _row(columns: list[str], line: bytes) -> dict[str, str]:
+    values = line.rstrip(b"\n").decode().split("\t")
+    return {c: values[columns.index(c)] for c in columns}
+
+
+def sort_copy_blocks(lines: Iterator[bytes], dumped: Dumped) -> Iterator[bytes]:
     """The dump's lines, each COPY block's rows in sorted order instead of the heap's."""
     block: list[bytes] | None = None
+    table, columns = "", []
     for line in lines:
         if block is None:
             yield line
             if line.startswith(b"COPY ") and line.rstrip().endswith(b"FROM stdin;"):
                 block = []
+                name, _, cols = line.decode().removeprefix("COPY ").partition(" (")
+                table = name.removeprefix("public.").strip('"')
+                columns = [c.strip().strip('"') for c in cols.partition(")")[0].split(",")]
         elif line == b"\\.\n":
-            yield from sorted(block)
+            block.sort()
+            if table in WANTED:
+                dumped.rows[table] = [
+                    {c: r[c] for c in WANTED[table]} for r in (_row(columns, x) for x in block)
+                ]
+            yield from block
             yield line
             block = None
         else:
             block.append(line)
 
 
-def has_rows(url: str, tables: tuple[str, ...]) -> list[str]:
+def _psql_lines(url: str, sql: str) -> list[str]:
+    cmd = [client(url, "psql"), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql]
+    return _run(url, cmd, capture_output=True, text=True).stdout.split()
+
+
+def tables(url: str) -> list[str]:
+    return _psql_lines(url, "select tablename from pg_tables where schemaname = 'public' order by 1")
+
+
+def has_rows(url: str, wanted: tuple[str, ...]) -> list[str]:
     """Which of these tables exist in the database and hold a row."""
-    engine = create_engine(url)
-    try:
-        with engine.connect() as con:
-            present = set(inspect(con).get_table_names())
-            return [
-                t
-                for t in tables
-                if t in present and con.execute(text(f'select 1 from "{t}" limit 1')).first()  # noqa: S608
-            ]
-    finally:
-        engine.dispose()
+    present = [t for t in wanted if t in tables(url)]
+    if not present:
+        return []
+    # The names are the code's own (restore.IN_USE), never input.
+    one = "select '{0}' from (select 1 from public.\"{0}\" limit 1) x"
+    sql = " union all ".join(one.format(t) for t in present)
+    return _psql_lines(url, sql)
 
 
 def restore(url: str, sql: Path) -> None:
     """Replace the database's (empty) tables with the dump's, in one transaction: all or nothing."""
-    engine = create_engine(url)
-    try:
-        with engine.connect() as con:
-            psql = client(con, "psql")
-            tables = inspect(con).get_table_names()
-    finally:
-        engine.dispose()
-    conninfo, env = _conninfo(url)
-    drops = "".join(f'DROP TABLE IF EXISTS public."{t}" CASCADE;\n' for t in tables).encode()
+    drops = "".join(f'DROP TABLE IF EXISTS public."{t}" CASCADE;\n' for t in tables(url)).encode()
     with open(sql, "rb") as f:
         body = drops + f.read()
-    r = subprocess.run(
-        [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", f"--dbname={conninfo}"],
-        input=body,
-        capture_output=True,
-        env=env,
-        check=False,
-    )
-    if r.returncode != 0:
-        last = (r.stderr.decode(errors="replace").strip().splitlines() or ["(no message)"])[-1]
-        raise PostgresError(f"psql could not load the backup's database, nothing of it was kept: {last}")
+    cmd = [client(url, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction"]
+    try:
+        _run(url, cmd, input=body, capture_output=True)
+    except PostgresError as e:
+        raise PostgresError(
+            f"The backup's database could not be loaded, and nothing of it was kept: {e}"
+        ) from None
