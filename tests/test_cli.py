@@ -76,6 +76,8 @@ def test_export_refuses_to_overwrite_and_empty_export_works(tmp_path, pubs):
         ["purge"],
         ["onion", "client-auth"],
         ["doctor"],
+        ["backup"],
+        ["restore"],
     ],
 )
 def test_help(cmd):

@@ -1,4 +1,4 @@
-"""tipline: the server-side command (serve, keys, journalist, export, purge, demo, onion, doctor).
+"""tipline: the server-side command (serve, keys, journalist, export, purge, demo, onion, doctor, backup...).
 
 Each command builds Settings from the data folder, the environment and its
 flags, then calls the store or the server; errors print one plain line.

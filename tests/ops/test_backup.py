@@ -96,7 +96,7 @@ def test_the_file_keeps_the_metadata_promises(served, tmp_path, keydir):
         data = check_metadata(backup, [b"127.0.0.1", AGENT.encode(), b"TiplineBackupProbe"])
         manifest = json.loads(data["manifest.json"])
         assert (manifest["format"], manifest["version"]) == ("tipline-backup", 1)
-        assert manifest["hour"].endswith(":00Z")
+        assert manifest["created_hour"].endswith(":00Z")
         assert not any(n.endswith(".key") and "keys/" in n for n in data)
         assert not any(b"tipline-sec1-" in v for v in data.values())
         for name in ("db/submissions.sqlite3", "db/accounts.sqlite3"):

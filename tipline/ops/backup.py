@@ -1,7 +1,7 @@
 """`tipline backup`: one consistent copy of a serving tip line, in one file (docs/backup.md).
 
 The databases are copied first, each in one snapshot (SQLite's online backup
-API; pg_dump of an exported snapshot), then exactly the envelope folders whose
+API; pg_dump, which reads one snapshot), then exactly the envelope files whose
 rows that snapshot holds. A tip that arrives meanwhile is not in this backup
 (the next one has it); one deleted meanwhile makes the whole copy start again,
 so a row never comes without its envelopes. Nothing of a source is finer than

@@ -59,7 +59,7 @@ class Manifest:
             "tipline": self.tipline,
             "databases": self.databases,
             "schema": self.schema,
-            "hour": self.hour,
+            "created_hour": self.hour,
             "members": dict(sorted(self.members.items())),
         }
         return json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n"
@@ -75,7 +75,7 @@ class Manifest:
                     f"This backup is in format version {doc.get('version')!r}; this Tipline reads version "
                     f"{VERSION} only. Restore it with the Tipline that made it ({doc.get('tipline')})."
                 )
-            return cls(doc["tipline"], doc["databases"], doc["schema"], doc["hour"], doc["members"])
+            return cls(doc["tipline"], doc["databases"], doc["schema"], doc["created_hour"], doc["members"])
         except (ValueError, KeyError, TypeError, AttributeError):
             raise BackupFormatError(
                 "The backup's manifest is damaged; this file cannot be restored."
