@@ -129,6 +129,8 @@ def test_versions_it_does_not_know_are_refused(source, tmp_path, target):
     assert "format version 2" in refused(v2, target)
     newer = rewritten(plain, tmp_path / "newer.tar", lambda d: d.update(tipline="99.0.0"))
     assert "newer" in refused(newer, target)
+    other = rewritten(plain, tmp_path / "pg.tar", lambda d: d["databases"].update(submissions="postgresql"))
+    assert "settings use sqlite" in refused(other, target)
     schema = rewritten(plain, tmp_path / "schema.tar", lambda d: d["schema"].update(submissions="ffff0000"))
     assert "Upgrade Tipline first" in refused(schema, target)
 

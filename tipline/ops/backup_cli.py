@@ -6,6 +6,7 @@ Both raise BackupCliError, printed by cli.py as one line with its exit code.
 from __future__ import annotations
 
 import argparse
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -61,7 +62,11 @@ def _passphrase(path: Path | None) -> bytes | None:
 
 
 def _database(e: Exception) -> BackupCliError:
-    why = e.strerror if isinstance(e, OSError) else str(getattr(e, "orig", e)).strip().splitlines()[0]
+    why = (
+        e.strerror
+        if isinstance(e, OSError)
+        else (str(getattr(e, "orig", e)).strip().splitlines() or ["?"])[0]
+    )
     return BackupCliError(
         f"Cannot read or write the data ({why}). Run this as root, on the tip line's server."
     )
@@ -75,7 +80,7 @@ def run_backup(args: argparse.Namespace, settings: Settings) -> int:
         subs, replies = take_backup(settings, args.out, _passphrase(args.passphrase_file))
     except (BackupError, PostgresError) as e:
         raise BackupCliError(str(e)) from None
-    except (OSError, DBAPIError) as e:
+    except (OSError, DBAPIError, sqlite3.Error) as e:
         raise _database(e) from None
     sealed = (
         "sealed with the passphrase" if args.passphrase_file else "NOT sealed: keep it on an encrypted disk"
@@ -94,7 +99,7 @@ def run_restore(args: argparse.Namespace, settings: Settings) -> int:
         envelopes, notes = restore_backup(settings, args.file, _passphrase(args.passphrase_file), people)
     except RestoreError as e:
         raise BackupCliError(f"{e} Nothing was changed.") from None
-    except (OSError, DBAPIError) as e:
+    except (OSError, DBAPIError, sqlite3.Error) as e:
         raise _database(e) from None
     print(f"Restored {args.file} into {settings.data_dir}: {envelopes} envelope file(s).")
     for note in notes:
