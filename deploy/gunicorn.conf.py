@@ -67,8 +67,9 @@ wsgi_app = f"tipline.wsgi:{_app}()"
 
 def on_starting(server):
     """Once, before the listening sockets and any worker (not on reload, when old workers may still
-    be receiving): like `tipline serve`, refuse to run without a recipient key and create the
-    tables; then, in the source app only, remove what was never acknowledged."""
+    be receiving): like `tipline serve`, refuse to run without a recipient key or on a schema of
+    another version (docs/upgrades.md), and create the tables of a new database; then, in the
+    source app only, remove what was never acknowledged."""
     from tipline.store.db import make_engine, make_sessions
     from tipline.store.keyring import Keyring, KeyringError
     from tipline.store.submissions import SubmissionStore
@@ -83,7 +84,17 @@ def on_starting(server):
         print(f"tipline: {e}", file=sys.stderr)
         raise SystemExit(1) from None
     limit_malloc_arenas()  # in the master, so the forked workers inherit it (see tipline/server.py)
-    engine = make_engine(_settings.db_url)  # creates the tables before workers race to
+    from tipline.store.models import AccountsBase
+    from tipline.store.schema import SchemaError
+
+    try:
+        # Creates the tables of a new database before workers race to; refuses another schema.
+        engine = make_engine(_settings.db_url, data_dir=_settings.data_dir)
+        if _app == "journalist":  # the source app never opens the accounts: its unit cannot see them
+            make_engine(_settings.accounts_db_url, AccountsBase.metadata, 0o600, _settings.data_dir).dispose()
+    except SchemaError as e:  # older: tipline upgrade; newer: that version or a backup
+        print(f"tipline: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     # Only the source app writes uploads. The journalist app must not recover: it would delete the
     # source app's uploads in flight, and a folder already renamed but not yet recorded.
     if _app == "source":

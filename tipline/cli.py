@@ -1,4 +1,4 @@
-"""tipline: the server-side command (serve, keys, journalist, export, purge, demo, onion, doctor, backup...).
+"""tipline: the server-side command (serve, keys, journalist, export, doctor, upgrade, backup, ...).
 
 Each command builds Settings from the data folder, the environment and its
 flags, then calls the store or the server; errors print one plain line.
@@ -38,7 +38,8 @@ def _store(settings: Settings):
     from tipline.store.db import make_engine, make_sessions
     from tipline.store.submissions import SubmissionStore
 
-    return SubmissionStore(settings.store_dir, make_sessions(make_engine(settings.db_url)))
+    engine = make_engine(settings.db_url, data_dir=settings.data_dir)  # SchemaError: main() says it
+    return SubmissionStore(settings.store_dir, make_sessions(engine))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -130,7 +131,7 @@ def _accounts(settings: Settings):
     """The accounts database (accounts_database_url) and the TOTP key, both under DATA_DIR/journalist/."""
     from tipline.store.accounts import open_accounts
 
-    return open_accounts(settings.accounts_db_url, settings.totp_key_path)
+    return open_accounts(settings.accounts_db_url, settings.totp_key_path, data_dir=settings.data_dir)
 
 
 def _give_to_folder_owner(folder: Path) -> None:
@@ -378,6 +379,18 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    from tipline.ops.upgrade import UpgradeError, run
+
+    settings = _settings(args)
+    try:
+        return run(settings)
+    except UpgradeError as e:
+        raise CliError(str(e), e.code) from None
+    finally:
+        _give_to_folder_owner(settings.journalist_private_dir)  # accounts.db, totp.key if it made them
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from tipline.demo import run_demo
 
@@ -519,6 +532,9 @@ def build_parser() -> argparse.ArgumentParser:
     dr.set_defaults(func=cmd_doctor)
 
     from tipline.notify.command import add_parser as add_notify
+    from tipline.ops.upgrade import add_parser as add_upgrade
+
+    add_upgrade(sub, with_data_dir, cmd_upgrade)
 
     add_notify(sub, with_data_dir).set_defaults(func=cmd_notify)
 
@@ -545,6 +561,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C before a server took over the signals (serve, demo)
         print("tipline: stopped.", file=sys.stderr)
         return 130
+    except Exception as e:
+        from tipline.store.schema import SchemaError  # here: only the commands that open a database need it
+
+        if not isinstance(e, SchemaError):
+            raise
+        e.data_dir = e.data_dir or getattr(args, "data_dir", None) or os.environ.get("TIPLINE_DATA_DIR")
+        print(f"tipline: {e}", file=sys.stderr)
+        return e.code
 
 
 if __name__ == "__main__":

@@ -341,7 +341,7 @@ CASES = {
     ),
     "old journalists in the submissions database": (
         old_journalists_left,
-        [("The submissions database still holds 1 journalist account(s)", "tipline journalist add NAME")],
+        [("The submissions database still holds 1 journalist account(s)", "Fix: tipline upgrade")],
     ),
     "units run both apps as one user": (
         units_as_one_user,

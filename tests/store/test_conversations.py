@@ -31,6 +31,8 @@ from tipline.store.conversations import (
     ReplyTooLarge,
 )
 from tipline.store.db import make_engine
+from tipline.store.migrate import migrate, upgrade_engine
+from tipline.store.schema import SchemaError
 from tipline.store.submissions import IntakeError
 
 JOURNALIST = SecretKey.generate()
@@ -241,7 +243,7 @@ def test_recover_removes_half_written_and_unrecorded_replies(convs):
     assert on_disk(convs)["replies"] == [keep] and on_disk(convs)["pending"] == []
 
 
-def test_a_database_from_before_conversations_gets_the_column(tmp_path):
+def test_a_database_from_before_conversations_gets_the_column_from_tipline_upgrade(tmp_path):
     db = tmp_path / "old.sqlite3"
     con = sqlite3.connect(db)
     con.execute(
@@ -250,11 +252,19 @@ def test_a_database_from_before_conversations_gets_the_column(tmp_path):
         "item_count INTEGER, total_size BIGINT, sealed_to VARCHAR(2000), first_download_hour VARCHAR(17)) "
         "WITHOUT ROWID"
     )
+    con.execute(
+        "CREATE TABLE downloads (submission_id VARCHAR(32) REFERENCES submissions (id) ON DELETE CASCADE, "
+        "journalist VARCHAR(64), hour VARCHAR(17), PRIMARY KEY (submission_id, journalist)) WITHOUT ROWID"
+    )
     con.execute("INSERT INTO submissions VALUES ('oldtip', '2026-01-01T10:00Z', 'server', 1, 9, 'A', NULL)")
     con.commit()
     con.close()
+    with pytest.raises(SchemaError, match="tipline upgrade"):  # the apps refuse it as it is
+        make_engine(f"sqlite:///{db}")
+    engine = upgrade_engine(f"sqlite:///{db}", 0o660)
+    assert migrate(engine, "submissions").before.revision == "sub02_accounts_out"  # recognised
+    engine.dispose()
     convs = open_store(f"sqlite:///{db}", tmp_path / "store")
-    make_engine(f"sqlite:///{db}").dispose()  # a second start finds the column made
     cid = first_tip(convs, JOURNALIST.public_key, Source.new())
     assert {s.id: s.conversation_id for s in convs.store.list()}["oldtip"] is None
     assert len(convs.thread(cid)) == 1

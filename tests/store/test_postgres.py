@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import pyotp
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import submission_folders, unavailable
+from tests.conftest import submission_folders
+from tests.postgres import new_database, pg_url  # noqa: F401 (a fixture)
 from tests.store.conversation_helpers import Source, open_store, race_first_tips, race_replies, reply_envelope
 from tests.web.conftest import export_and_decrypt  # noqa: F401 (a fixture)
 from tests.web.logins import PASSPHRASE, enrol, parallel_logins, statuses
@@ -24,39 +20,6 @@ from tipline.format.keys import SecretKey
 from tipline.store.accounts import LoginRefused, open_accounts
 from tipline.store.conversations import ConversationExists
 from tipline.store.db import make_engine
-
-
-def _as_postgres(cmd: list[str]) -> list[str]:
-    # PostgreSQL refuses to run as root; CI runs as root, a laptop usually not.
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
-
-
-@pytest.fixture(scope="module")
-def pg_url():
-    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not bins:
-        unavailable("PostgreSQL server binaries are not installed (apt-get install postgresql; .ci/run does)")
-    bindir = os.path.dirname(bins[-1])
-    # Not under pytest's temp folder: the postgres user cannot enter root's 0700 folders.
-    base = Path(tempfile.mkdtemp(prefix="tipline-pg-"))
-    data = base / "data"
-    data.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres")
-        shutil.chown(data, "postgres")
-    port = free_port()
-    subprocess.run(_as_postgres([f"{bindir}/initdb", "-D", str(data), "-A", "trust", "-U", "tipline"]),
-                   check=True, capture_output=True)
-    opts = f"-k {base} -p {port} -c listen_addresses='' -c fsync=on"
-    subprocess.run(_as_postgres([f"{bindir}/pg_ctl", "-D", str(data), "-o", opts, "-l", str(base / "log"),
-                                 "-w", "start"]), check=True, capture_output=True)
-    url = f"postgresql+psycopg://tipline@/postgres?host={base}&port={port}"
-    try:
-        yield url
-    finally:
-        subprocess.run(_as_postgres([f"{bindir}/pg_ctl", "-D", str(data), "-m", "immediate", "stop"]),
-                       capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_tips_roundtrip_on_postgres(pg_url, tmp_path, keydir, export_and_decrypt):  # noqa: F811
@@ -84,16 +47,7 @@ def test_tips_roundtrip_on_postgres(pg_url, tmp_path, keydir, export_and_decrypt
     assert list((srv.data_dir / "store" / "submissions").iterdir()) == []
 
 
-def new_database(pg_url: str, name: str) -> str:
-    """A database of its own on the private server, as docs/install.md has for the accounts."""
-    engine = make_engine(pg_url).execution_options(isolation_level="AUTOCOMMIT")
-    with engine.connect() as con:
-        con.execute(text(f"create database {name}"))
-    engine.dispose()
-    return pg_url.replace("/postgres?", f"/{name}?")
-
-
-def test_accounts_on_postgres(pg_url, tmp_path):
+def test_accounts_on_postgres(pg_url, tmp_path):  # noqa: F811
     accounts = open_accounts(new_database(pg_url, "accounts_unit"), tmp_path / "totp.key")
     enrol = accounts.add(f"pg{int(time.time())}", "orbit velvet canyon maple ticket frozen lantern")
     totp = pyotp.parse_uri(enrol.totp_uri)
@@ -104,7 +58,7 @@ def test_accounts_on_postgres(pg_url, tmp_path):
         accounts.login(enrol.name, enrol.passphrase, totp.at(t0), now=t0 + 1)  # the same code again
 
 
-def test_parallel_logins_on_postgres(pg_url, tmp_path, keydir):
+def test_parallel_logins_on_postgres(pg_url, tmp_path, keydir):  # noqa: F811
     """The conditional UPDATEs hold on PostgreSQL too: real gunicorn, 4 workers x 8 threads."""
     accounts_url = new_database(pg_url, "accounts_http")
     source = make_server(tmp_path, keydir / "journalist.pub")
@@ -130,7 +84,7 @@ def test_parallel_logins_on_postgres(pg_url, tmp_path, keydir):
     assert n == 1
 
 
-def test_conversations_on_postgres(pg_url, tmp_path):
+def test_conversations_on_postgres(pg_url, tmp_path):  # noqa: F811
     """One conversation per verifier hash, no reply lost, and deletion, under PostgreSQL's concurrency."""
     convs = open_store(new_database(pg_url, "conversations_unit"), tmp_path / "store")
     newsroom = SecretKey.generate().public_key

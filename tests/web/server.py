@@ -39,13 +39,17 @@ class Server:
     port: int
     proc: subprocess.Popen | None = None
     cookies: dict[str, str] = field(default_factory=dict)
+    # Another version's code (tests/ops/historic.py): its environment (PYTHONPATH) and a folder to run in.
+    env: dict[str, str] | None = None
+    cwd: Path | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, *flags: str) -> Server:
-        env = dict(os.environ, TMPDIR=str(self.tmp_dir), TEMP=str(self.tmp_dir), TMP=str(self.tmp_dir))
+        base = os.environ if self.env is None else self.env
+        env = dict(base, TMPDIR=str(self.tmp_dir), TEMP=str(self.tmp_dir), TMP=str(self.tmp_dir))
         self.log = open(self.log_path, "ab")  # noqa: SIM115 (kept open for the server's life)
         self.proc = subprocess.Popen(
             [
@@ -62,6 +66,7 @@ class Server:
             stdout=self.log,
             stderr=subprocess.STDOUT,
             env=env,
+            cwd=self.cwd,
             start_new_session=True,
         )
         deadline = time.monotonic() + 30

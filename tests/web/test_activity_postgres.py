@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.store.test_postgres import new_database, pg_url  # noqa: F401 (a fixture)
+from tests.postgres import new_database, pg_url  # noqa: F401 (a fixture)
 from tests.web.logins import parallel_logins, statuses
 from tests.web.newsroom import login, start_newsroom, token_of
 from tests.web.test_activity import log_of, totals

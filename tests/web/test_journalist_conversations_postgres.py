@@ -6,8 +6,8 @@ import re
 
 from sqlalchemy import text
 
+from tests.postgres import new_database, pg_url  # noqa: F401 (a fixture)
 from tests.store.conversation_helpers import reply_envelope
-from tests.store.test_postgres import new_database, pg_url  # noqa: F401 (a fixture)
 from tests.web.newsroom import login, newsroom_secret, opens, start_newsroom, token_of, upload
 from tipline.store.db import make_engine
 

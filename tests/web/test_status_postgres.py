@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.store.test_postgres import new_database, pg_url  # noqa: F401 (a fixture)
+from tests.postgres import new_database, pg_url  # noqa: F401 (a fixture)
 from tests.web import status_checks, status_http
 from tests.web.newsroom import start_newsroom
 

@@ -12,6 +12,8 @@ Each check returns a list of findings. A problem makes `tipline doctor` exit
   containing "tipline-sec1-");
 - at least one journalist account in the accounts database, each with a TOTP
   secret, and none left in the submissions database from before the separation;
+- both databases at this code's schema revision: a pending migration names
+  `tipline upgrade` (tipline.ops.doctor_schema);
 - settings: they load, bind is loopback or a unix socket, onion_address set;
 - the newsroom's own page ([newsroom]): known keys and languages, plain text within
   its limits, logos that are PNG, JPEG or WebP by their bytes (tipline.ops.doctor_newsroom);
@@ -168,6 +170,17 @@ def _closed_wal(db: Path) -> bool:
     return head[18:20] == b"\x02\x02" and not db.with_name(db.name + "-wal").exists()
 
 
+def read_only_engine(url: str):
+    """An engine that reads the database at URL and makes no file (see _journalist_rows)."""
+    from sqlalchemy import create_engine
+
+    db = sqlite_path(url)
+    if db is not None:
+        immutable = "&immutable=1" if _closed_wal(db) else ""
+        return create_engine(f"sqlite:///file:{db}?mode=ro{immutable}&uri=true")
+    return create_engine(url, pool_pre_ping=True)
+
+
 def _journalist_rows(url: str) -> list[tuple[str, str]] | None:
     """(name, TOTP secret) of each journalist in the database at URL; None if it has no such table.
 
@@ -176,14 +189,9 @@ def _journalist_rows(url: str) -> list[tuple[str, str]] | None:
     opens read-only as it is, taking SQLite's locks, so a write in progress is not
     misread; only a database still in WAL mode whose -wal is gone (no process has it
     open, the main file is complete) needs immutable=1 to open without making a -shm."""
-    from sqlalchemy import create_engine, inspect, text
+    from sqlalchemy import inspect, text
 
-    db = sqlite_path(url)
-    if db is not None:
-        immutable = "&immutable=1" if _closed_wal(db) else ""
-        engine = create_engine(f"sqlite:///file:{db}?mode=ro{immutable}&uri=true")
-    else:
-        engine = create_engine(url, pool_pre_ping=True)
+    engine = read_only_engine(url)
     try:
         with engine.connect() as c:
             if not inspect(c).has_table("journalists"):
@@ -222,9 +230,9 @@ def check_journalists(settings: Settings) -> list[Finding]:
         out.append(
             problem(
                 f"The submissions database still holds {len(old)} journalist account(s) from before the "
-                "apps were separated, where the source app can read them. Re-add each journalist "
-                f"(tipline journalist add NAME, into the accounts database), then drop the old tables "
-                "(DROP TABLE journalist_sessions; DROP TABLE journalists;). See docs/install.md."
+                "apps were separated, where the source app can read them. Fix: tipline upgrade "
+                f"--data-dir {settings.data_dir}, which moves them into the accounts database (or, if "
+                "it has its own, drops them): docs/upgrades.md."
             )
         )
     if (rows is None and not out) or (rows is not None and not rows):
@@ -483,6 +491,7 @@ def run_checks(
 ) -> list[Finding]:
     from tipline.ops.doctor_layout import People, check_databases, check_layout, check_units
     from tipline.ops.doctor_newsroom import check_newsroom
+    from tipline.ops.doctor_schema import check_schemas
 
     people = People.look_up(source_user, journalist_user, group)
     missing = people if isinstance(people, list) else []  # then the layout cannot be judged
@@ -501,6 +510,7 @@ def run_checks(
             (check_keys, (settings,)),
             (check_no_secret_keys, (settings.data_dir,)),
             (check_journalists, (settings,)),
+            (check_schemas, (settings,)),
         ]
     checks += [(check_settings, (settings,)), (check_newsroom, (settings,))]
     if units is not None and not missing:

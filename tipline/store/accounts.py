@@ -223,12 +223,14 @@ class Accounts:
             s.execute(delete(JournalistSession).where(JournalistSession.token_hash == _token_hash(token)))
 
 
-def open_accounts(url: str, key_path: Path, idle_s: int = 1800, max_s: int = 8 * 3600) -> Accounts:
+def open_accounts(
+    url: str, key_path: Path, idle_s: int = 1800, max_s: int = 8 * 3600, data_dir: object = None
+) -> Accounts:
     """The accounts database at `url`, with the key file that seals its TOTP secrets."""
     from .db import make_engine, make_sessions
     from .models import AccountsBase
 
-    engine = make_engine(url, AccountsBase.metadata, file_mode=0o600)  # its owner's alone
+    engine = make_engine(url, AccountsBase.metadata, file_mode=0o600, data_dir=data_dir)  # its owner's alone
     return Accounts(make_sessions(engine), AccountKey.from_file(key_path), idle_s, max_s)
 
 

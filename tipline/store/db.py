@@ -28,10 +28,10 @@ import os
 import sqlite3
 from pathlib import Path
 
-from sqlalchemy import Engine, MetaData, create_engine, event, inspect, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import schema
 from .filetimes import to_the_hour
 from .models import Base
 
@@ -96,18 +96,20 @@ def open_read_only(url: str) -> Engine:
         engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
     elif engine.dialect.name == "postgresql":
         engine = engine.execution_options(postgresql_readonly=True)
+    st = schema.status(engine, schema.SUBMISSIONS)
+    if st.state is not schema.State.CURRENT:  # a reader cannot make tables, nor read an older schema
+        engine.dispose()
+        raise schema.SchemaError(st)
     return engine
 
 
-def make_engine(url: str, metadata: MetaData = Base.metadata, file_mode: int = 0o660) -> Engine:
-    """An engine for one of the two databases, its tables made if missing.
+def open_engine(url: str, file_mode: int = 0o660) -> Engine:
+    """An engine with the durability and privacy promises above, and no tables made.
 
-    `metadata` says which: the submissions schema (the default) or the
-    accounts schema (models.AccountsBase.metadata), so neither database
-    ever gets the other's tables. `file_mode` is the mode a new SQLite file
-    is made with (less the umask; SQLite gives its journal the same): the
-    submissions database is shared with the other app's user through their
-    group, the accounts database is its owner's alone (0o600).
+    `file_mode` is the mode a new SQLite file is made with (less the umask;
+    SQLite gives its journal the same): the submissions database is shared
+    with the other app's user through their group, the accounts database is
+    its owner's alone (0o600). tipline upgrade opens its databases this way.
     """
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
@@ -119,40 +121,39 @@ def make_engine(url: str, metadata: MetaData = Base.metadata, file_mode: int = 0
                 os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, file_mode))
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "checkin", _Cleaner(database))
-    try:
-        metadata.create_all(engine)
-    except DBAPIError:
-        # Workers starting together may race to create the same tables; the loser finds them made.
-        metadata.create_all(engine)
-    if metadata is Base.metadata:
-        _add_conversation_column(engine)
-    if engine.dialect.name == "sqlite":
-        # A file written by an older version (or left by a crash) is made clean before any use.
-        raw = engine.raw_connection()
-        try:
-            _vacuum(raw.driver_connection)
-        finally:
-            raw.close()
     return engine
 
 
-def _add_conversation_column(engine: Engine) -> None:
-    """A submissions table made before conversations existed gets its nullable conversation_id."""
-    if "conversation_id" in {c["name"] for c in inspect(engine).get_columns("submissions")}:
-        return
+def make_engine(
+    url: str, metadata: MetaData = Base.metadata, file_mode: int = 0o660, data_dir: object = None
+) -> Engine:
+    """An engine for one of the two databases, its tables made if it has none (tipline/store/schema.py).
+
+    `metadata` says which: the submissions schema (the default) or the
+    accounts schema (models.AccountsBase.metadata), so neither database
+    ever gets the other's tables. A database of another schema revision is
+    refused with schema.SchemaError, which says to run `tipline upgrade`
+    (with `data_dir` in the command, when given) or that a newer Tipline wrote it.
+    """
+    engine = open_engine(url, file_mode)
     try:
-        with engine.begin() as con:
-            con.execute(
-                text(
-                    "ALTER TABLE submissions ADD COLUMN conversation_id VARCHAR(32) "
-                    "REFERENCES conversations(id)"
-                )
-            )
-            con.execute(text("CREATE INDEX ix_submissions_conversation_id ON submissions (conversation_id)"))
-    except DBAPIError:
-        # Another worker starting at the same moment added it first.
-        if "conversation_id" not in {c["name"] for c in inspect(engine).get_columns("submissions")}:
-            raise
+        schema.ensure_current(engine, schema.which_of(metadata), data_dir)
+    except schema.SchemaError:
+        engine.dispose()
+        raise
+    vacuum_now(engine)
+    return engine
+
+
+def vacuum_now(engine: Engine) -> None:
+    """A SQLite file written by an older version, an upgrade or a crash is made clean before any use."""
+    if engine.dialect.name != "sqlite":
+        return
+    raw = engine.raw_connection()
+    try:
+        _vacuum(raw.driver_connection)
+    finally:
+        raw.close()
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:

@@ -91,7 +91,7 @@ def _base_app(settings: Settings, app_name: str) -> tuple[Flask, Context]:
     """
     app = TiplineFlask(__name__, static_folder=None)
     app.config.update(SESSION_COOKIE_NAME="unused")
-    engine = make_engine(settings.db_url)
+    engine = make_engine(settings.db_url, data_dir=settings.data_dir)  # SchemaError: tipline upgrade
     sessions = make_sessions(engine)
     ctx = Context(
         settings=settings,
@@ -217,6 +217,7 @@ def create_journalist_app(settings: Settings) -> Flask:
         settings.totp_key_path,
         settings.session_idle_minutes * 60,
         settings.session_max_hours * 3600,
+        data_dir=settings.data_dir,
     )
     # Forms hold fields only, in memory (a reply typed with JavaScript off is one, 64 KiB of text at
     # most, up to 3 times that URL-encoded); the one file, a reply envelope, is read as it arrives.

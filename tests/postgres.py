@@ -1,0 +1,63 @@
+"""A private PostgreSQL server for the tests that need one, and databases of their own on it.
+
+Module-scoped: each test module that asks for `pg_url` gets its own server,
+on a unix socket only (listen_addresses=''), stopped and removed afterwards.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from tests.conftest import unavailable
+from tests.web.server import free_port
+from tipline.store.db import make_engine
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    # PostgreSQL refuses to run as root; CI runs as root, a laptop usually not.
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@pytest.fixture(scope="module")
+def pg_url():
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not bins:
+        unavailable("PostgreSQL server binaries are not installed (apt-get install postgresql; .ci/run does)")
+    bindir = os.path.dirname(bins[-1])
+    # Not under pytest's temp folder: the postgres user cannot enter root's 0700 folders.
+    base = Path(tempfile.mkdtemp(prefix="tipline-pg-"))
+    data = base / "data"
+    data.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+        shutil.chown(data, "postgres")
+    port = free_port()
+    subprocess.run(_as_postgres([f"{bindir}/initdb", "-D", str(data), "-A", "trust", "-U", "tipline"]),
+                   check=True, capture_output=True)
+    opts = f"-k {base} -p {port} -c listen_addresses='' -c fsync=on"
+    subprocess.run(_as_postgres([f"{bindir}/pg_ctl", "-D", str(data), "-o", opts, "-l", str(base / "log"),
+                                 "-w", "start"]), check=True, capture_output=True)
+    url = f"postgresql+psycopg://tipline@/postgres?host={base}&port={port}"
+    try:
+        yield url
+    finally:
+        subprocess.run(_as_postgres([f"{bindir}/pg_ctl", "-D", str(data), "-m", "immediate", "stop"]),
+                       capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def new_database(pg_url: str, name: str) -> str:
+    """A database of its own on the private server, as docs/install.md has for the accounts."""
+    engine = make_engine(pg_url).execution_options(isolation_level="AUTOCOMMIT")
+    with engine.connect() as con:
+        con.execute(text(f"create database {name}"))
+    engine.dispose()
+    return pg_url.replace("/postgres?", f"/{name}?")

@@ -1,0 +1,5 @@
+"""Alembic's entry point for the accounts database (see tipline/store/migrations/runenv.py)."""
+
+from tipline.store.migrations.runenv import run
+
+run("accounts")
