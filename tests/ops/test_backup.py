@@ -21,6 +21,7 @@ from tests.web.conversations import add_reply, first_tip, reply_texts
 from tests.web.conversations import login as codename_login
 from tests.web.newsroom import login, start_newsroom
 from tests.web.server import Server, free_port, make_server
+from tipline.store import schema
 
 DOOMED = [f"a tip deleted while the backups run, {i}" for i in range(20)]
 FIRST, REPLY = "the first tip of a conversation", "the newsroom's reply, sealed to the source"
@@ -97,6 +98,7 @@ def test_the_file_keeps_the_metadata_promises(served, tmp_path, keydir):
         manifest = json.loads(data["manifest.json"])
         assert (manifest["format"], manifest["version"]) == ("tipline-backup", 1)
         assert manifest["created_hour"].endswith(":00Z")
+        assert manifest["schema"] == {n: schema.head_revision(n) for n in schema.VERSION_TABLES}
         assert not any(n.endswith(".key") and "keys/" in n for n in data)
         assert not any(b"tipline-sec1-" in v for v in data.values())
         for name in ("db/submissions.sqlite3", "db/accounts.sqlite3"):

@@ -1,6 +1,6 @@
 """`tipline backup` of a tip line on PostgreSQL while it serves, restored into fresh databases.
 
-The private PostgreSQL server of tests/store/test_postgres.py; pg_dump and psql
+The private PostgreSQL server of tests/postgres.py; pg_dump and psql
 of its version, as `tipline backup` finds them.
 """
 
@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import export_and_decrypt, run_tipline, submission_folders
 from tests.ops.load import AGENT, backups_under_load, check_metadata
-from tests.store.test_postgres import new_database, pg_url  # noqa: F401 (a fixture)
+from tests.postgres import new_database, pg_url  # noqa: F401 (a fixture)
 from tests.web.newsroom import login, start_newsroom
 from tests.web.server import Server, free_port, make_server
 from tipline.store.db import make_engine

@@ -26,6 +26,7 @@ from tipline.config import Settings
 from tipline.format.durable import fsync_dir
 from tipline.format.keys import SECRET_MAGIC, SECRET_PREFIX
 from tipline.store.filetimes import open_quietly, to_the_hour, walk
+from tipline.store.schema import VERSION_TABLES
 from tipline.store.submissions import current_hour
 
 from . import pgdump
@@ -56,10 +57,10 @@ def sqlite_file(url: str) -> Path | None:
     return Path(u.database) if u.get_backend_name() == "sqlite" and u.database else None
 
 
-def copy_sqlite(live: Path, dest: Path) -> str | None:
+def copy_sqlite(live: Path, dest: Path, which: str) -> str | None:
     """Online backup of `live` into memory, sessions dropped, then VACUUM INTO `dest`: in key order.
 
-    Returns the Alembic revision it holds (None before Alembic)."""
+    Returns the Alembic revision it holds (None if it has no version table: from before migrations)."""
     src = sqlite3.connect(f"file:{live}?mode=ro", uri=True, timeout=30)
     mem = sqlite3.connect(":memory:")
     try:
@@ -72,11 +73,9 @@ def copy_sqlite(live: Path, dest: Path) -> str | None:
             if t in tables:
                 mem.execute(f'delete from "{t}"')  # noqa: S608 (the code's own table names)
         mem.commit()
-        revision = (
-            mem.execute("select version_num from alembic_version").fetchone()
-            if "alembic_version" in tables
-            else None
-        )
+        version = VERSION_TABLES[which]
+        query = f'select version_num from "{version}"'  # noqa: S608 (tipline/store/schema.py's name)
+        revision = mem.execute(query).fetchone() if version in tables else None
         mem.execute("VACUUM INTO ?", (str(dest),))
         return revision[0] if revision else None
     finally:
@@ -104,7 +103,7 @@ def _snapshot(settings: Settings, work: Path) -> Snapshot:
         if live is not None:
             snap.kinds[name], copy = "sqlite", work / f"{name}.sqlite3"
             copy.unlink(missing_ok=True)
-            snap.schema[name] = copy_sqlite(live, copy)
+            snap.schema[name] = copy_sqlite(live, copy, name)
             with contextlib.suppress(OSError):  # root reads without O_NOATIME on a file it does not own
                 to_the_hour([live, live.parent])
             if name == "submissions":
@@ -116,7 +115,7 @@ def _snapshot(settings: Settings, work: Path) -> Snapshot:
         else:
             snap.kinds[name], copy = "postgresql", work / f"{name}.sql"
             dumped = pgdump.dump(url, copy)
-            snap.schema[name] = dumped.revision
+            snap.schema[name] = dumped.revision(name)
             if name == "submissions":
                 rows = dumped.rows
                 snap.submissions = sorted(

@@ -25,6 +25,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from tipline.store.schema import VERSION_TABLES
+
 from .doctor_layout import JOURNALIST_USER
 
 # Rows a restore has no use for: live sessions and login throttling start afresh.
@@ -33,7 +35,7 @@ EPHEMERAL = ("journalist_sessions", "login_throttle")
 WANTED = {
     "submissions": ("id", "item_count"),
     "replies": ("id", "deleted_by_source"),
-    "alembic_version": ("version_num",),
+    **{table: ("version_num",) for table in VERSION_TABLES.values()},
 }
 
 
@@ -47,9 +49,9 @@ class Dumped:
 
     rows: dict[str, list[dict[str, str]]] = field(default_factory=dict)
 
-    @property
-    def revision(self) -> str | None:
-        versions = self.rows.get("alembic_version", [])
+    def revision(self, which: str) -> str | None:
+        """The database's Alembic revision (tipline/store/schema.py), None if it has no version table."""
+        versions = self.rows.get(VERSION_TABLES[which], [])
         return versions[0]["version_num"] if versions else None
 
 

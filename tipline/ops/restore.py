@@ -25,7 +25,9 @@ from tipline import __version__
 from tipline.config import Settings
 from tipline.format.durable import fsync_dir
 from tipline.format.ustar import MemberFile
+from tipline.store import schema
 from tipline.store.filetimes import to_the_hour, walk
+from tipline.store.schema import VERSION_TABLES
 
 from . import pgdump
 from .backup import sqlite_file
@@ -51,29 +53,14 @@ def _version(v: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def known_revisions() -> set[str | None]:
-    """The schema revisions this code can run on: None (before Alembic) and its migrations' own."""
-    known: set[str | None] = {None}
-    folder = Path(__file__).resolve().parent.parent / "store" / "migrations"
-    if (folder / "env.py").exists():
-        from alembic.config import Config
-        from alembic.script import ScriptDirectory
-
-        cfg = Config()
-        cfg.set_main_option("script_location", str(folder))
-        known |= {s.revision for s in ScriptDirectory.from_config(cfg).walk_revisions()}
-    return known
-
-
 def check_compatible(manifest: Manifest, settings: Settings) -> None:
     if _version(manifest.tipline) > _version(__version__):
         raise RestoreError(
             f"This backup was made by Tipline {manifest.tipline}, newer than this one ({__version__}). "
             "Install that version (or later) first, then restore."
         )
-    known = known_revisions()
     for name, rev in manifest.schema.items():
-        if rev not in known:
+        if name not in VERSION_TABLES or (rev is not None and rev not in schema.known_revisions(name)):
             raise RestoreError(
                 f"This backup's {name} database has schema revision {rev}, which this Tipline "
                 f"({__version__}) does not know: it is newer. Upgrade Tipline first, then restore."
@@ -198,6 +185,12 @@ def _apply(
             notes.append(
                 f"PostgreSQL: grant the source app's role its rights on the {name} database again "
                 "(docs/install.md, the GRANT lines)."
+            )
+    for name, rev in manifest.schema.items():
+        if rev != schema.head_revision(name):
+            notes.append(
+                f"The {name} database is at an older schema ({rev or 'from before migrations'}): run "
+                f"tipline upgrade --data-dir {data} before starting the apps."
             )
     envelopes = 0
     for staged in sorted(p for p in walk(stage / "data") if p.is_file()):
