@@ -39,7 +39,7 @@ class Load:
             else:
                 self.failed.append(r.status)
             i += 1
-            self._stop.wait(0.05)  # a steady stream, not a flood: the test is about consistency
+            self._stop.wait(0.2)  # a steady stream, not a flood: the test is about consistency
 
     def snapshot(self) -> set[str]:
         with self._lock:

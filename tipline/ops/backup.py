@@ -30,7 +30,7 @@ from tipline.store.schema import VERSION_TABLES
 from tipline.store.submissions import current_hour
 
 from . import pgdump
-from .backup_format import CHUNK, Manifest, TarWriter, seal
+from .backup_format import CHUNK, Manifest, Sealer, TarWriter
 
 ATTEMPTS = 5
 # The data folder's own files that a backup carries (the rest are made afresh: docs/backup.md).
@@ -176,30 +176,38 @@ def _write_tar(f, settings: Settings, snap: Snapshot) -> int:
 
 def take_backup(settings: Settings, out: Path, passphrase: bytes | None = None) -> tuple[int, int]:
     """Write the backup to `out` (0600, atomically, fsynced): returns (submissions, replies) it holds."""
+    if not settings.data_dir.is_dir():
+        raise BackupError(f"There is no data folder {settings.data_dir}: check --data-dir.")
     check_no_private_keys(settings)
     out = out.resolve()
     if not out.parent.is_dir():
         raise BackupError(f"The folder {out.parent} does not exist; make it first.")
     if out.is_relative_to(settings.data_dir):
         raise BackupError("Write the backup outside the data folder: a backup inside it would hold itself.")
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
+    # The database copies stay on the data folder's own disk (where the same rows already are),
+    # in a private folder; only the finished file, sealed if asked, goes to the backup's folder.
+    with (
+        tempfile.TemporaryDirectory(dir=settings.data_dir, prefix=".backup-") as copies,
+        tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp,
+    ):
         work = Path(tmp)
-        plain = work / "backup.tar" if passphrase is not None else work / "out"
         for _attempt in range(ATTEMPTS):
-            snap = _snapshot(settings, work)
+            snap = _snapshot(settings, Path(copies))
             try:
-                with _private(plain) as f:
-                    _write_tar(f, settings, snap)
+                with _private(work / "out") as f:
+                    sealer = Sealer(f, passphrase) if passphrase is not None else None
+                    _write_tar(sealer or f, settings, snap)
+                    if sealer is not None:
+                        sealer.finish()
                 break
             except FileNotFoundError:
                 continue  # a tip or reply was deleted after the snapshot: copy again
         else:
             raise BackupError("Submissions were deleted faster than they could be copied; try again later.")
-        if passphrase is not None:
-            with open(plain, "rb") as src, _private(work / "out") as f:
-                seal(src, f, passphrase)
         os.replace(work / "out", out)
     fsync_dir(out.parent)
+    with contextlib.suppress(OSError):
+        to_the_hour([settings.data_dir])  # its mtime moved with the private folder's coming and going
     return len(snap.submissions), len(snap.replies)
 
 

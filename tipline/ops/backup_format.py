@@ -141,25 +141,36 @@ def read_backup(f: BinaryIO) -> tuple[Manifest, dict[str, MemberFile]]:
     return manifest, {m.name: m for m in data}  # type: ignore[misc]
 
 
-def seal(plain: BinaryIO, out: BinaryIO, passphrase: bytes) -> None:
-    """Seal the tar in `plain` to `out`: header, then secretstream chunks, the last tagged FINAL."""
-    salt = utils.random(pwhash.argon2id.SALTBYTES)
-    header = SEALED_MAGIC + _HEADER.pack(SEALED_VERSION, OPSLIMIT, MEMLIMIT, salt)
-    key = pwhash.argon2id.kdf(32, passphrase, salt, opslimit=OPSLIMIT, memlimit=MEMLIMIT)
-    state = bindings.crypto_secretstream_xchacha20poly1305_state()
-    out.write(header + bindings.crypto_secretstream_xchacha20poly1305_init_push(state, key))
-    chunk, ad = plain.read(CHUNK), header
-    while True:
-        following = plain.read(CHUNK)
-        tag = (
-            bindings.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
-            if following
-            else bindings.crypto_secretstream_xchacha20poly1305_TAG_FINAL
+class Sealer:
+    """Seal what is written to `out` as it comes: header, then secretstream chunks, the last tagged FINAL.
+
+    The tar is never on a disk in the clear, not even in a temporary file."""
+
+    def __init__(self, out: BinaryIO, passphrase: bytes) -> None:
+        salt = utils.random(pwhash.argon2id.SALTBYTES)
+        self._ad: bytes | None = SEALED_MAGIC + _HEADER.pack(SEALED_VERSION, OPSLIMIT, MEMLIMIT, salt)
+        key = pwhash.argon2id.kdf(32, passphrase, salt, opslimit=OPSLIMIT, memlimit=MEMLIMIT)
+        self._state = bindings.crypto_secretstream_xchacha20poly1305_state()
+        self._out = out
+        self._buf = bytearray()
+        out.write(self._ad + bindings.crypto_secretstream_xchacha20poly1305_init_push(self._state, key))
+
+    def _push(self, chunk: bytes, tag: int) -> None:
+        self._out.write(
+            bindings.crypto_secretstream_xchacha20poly1305_push(self._state, chunk, self._ad, tag)
         )
-        out.write(bindings.crypto_secretstream_xchacha20poly1305_push(state, chunk, ad, tag))
-        if not following:
-            return
-        chunk, ad = following, None
+        self._ad = None  # only the first chunk carries the header as additional data
+
+    def write(self, data: bytes) -> int:
+        self._buf += data
+        while len(self._buf) > CHUNK:  # more than a chunk: this one is not the last
+            self._push(bytes(self._buf[:CHUNK]), bindings.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE)
+            del self._buf[:CHUNK]
+        return len(data)
+
+    def finish(self) -> None:
+        self._push(bytes(self._buf), bindings.crypto_secretstream_xchacha20poly1305_TAG_FINAL)
+        self._buf.clear()
 
 
 def unseal(sealed: BinaryIO, out: BinaryIO, passphrase: bytes) -> None:
