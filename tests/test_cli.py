@@ -77,6 +77,8 @@ def test_export_refuses_to_overwrite_and_empty_export_works(tmp_path, pubs):
         ["onion", "client-auth"],
         ["doctor"],
         ["upgrade"],
+        ["backup"],
+        ["restore"],
     ],
 )
 def test_help(cmd):

@@ -1,5 +1,5 @@
 """tipline: the server-side command (serve, keys, journalist, export, purge, demo, onion, doctor, upgrade,
-install).
+install, backup, restore).
 
 Each command builds Settings from the data folder, the environment and its
 flags, then calls the store or the server; errors print one plain line.
@@ -232,6 +232,15 @@ def cmd_log(args: argparse.Namespace) -> int:
         raise CliError(str(e), e.code) from None
     finally:
         _give_to_folder_owner(settings.journalist_private_dir)
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from tipline.ops.backup_cli import BackupCliError, run_backup, run_restore
+
+    try:
+        return (run_backup if args.command == "backup" else run_restore)(args, _settings(args))
+    except BackupCliError as e:
+        raise CliError(str(e), e.code) from None
 
 
 def _record(settings: Settings, action: str, detail: str, forget: Iterable[str] = ()) -> None:
@@ -473,6 +482,10 @@ def build_parser() -> argparse.ArgumentParser:
     from tipline.ops.activity_cli import add_parser as add_log_parser
 
     add_log_parser(sub, with_data_dir, cmd_log)
+
+    from tipline.ops.backup_cli import add_parsers as add_backup_parsers
+
+    add_backup_parsers(sub, with_data_dir, cmd_backup, cmd_backup)
 
     k = sub.add_parser("keys", help="manage the recipient public keys")
     ksub = k.add_subparsers(dest="keys_command", required=True)
