@@ -15,7 +15,7 @@ import pyotp
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import submission_folders, unavailable
+from tests.conftest import missing, submission_folders
 from tests.store.conversation_helpers import Source, open_store, race_first_tips, race_replies, reply_envelope
 from tests.web.conftest import export_and_decrypt  # noqa: F401 (a fixture)
 from tests.web.logins import PASSPHRASE, enrol, parallel_logins, statuses
@@ -35,7 +35,7 @@ def _as_postgres(cmd: list[str]) -> list[str]:
 def pg_url():
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not bins:
-        unavailable("PostgreSQL server binaries are not installed (apt-get install postgresql; .ci/run does)")
+        missing("initdb")
     bindir = os.path.dirname(bins[-1])
     # Not under pytest's temp folder: the postgres user cannot enter root's 0700 folders.
     base = Path(tempfile.mkdtemp(prefix="tipline-pg-"))
