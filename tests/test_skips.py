@@ -37,7 +37,7 @@ def test_skips_and_summary_name_the_install_command(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "TIPLINE_CHROMIUM")}
     env["PATH"] = path_without(tmp_path, HIDDEN)
     r = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rs",
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rs", "-n", "2",
          "tests/browser/test_source_page.py", "tests/deploy/test_torrc.py"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip

@@ -126,7 +126,10 @@ class NetNamespace:
             # `ip link set lo up`, without needing iproute2.
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
                 flags = struct.unpack("16sh", fcntl.ioctl(s, SIOCGIFFLAGS, struct.pack("16sh", b"lo", 0)))[1]
-                fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh", b"lo", flags | IFF_UP))
+                try:
+                    fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh", b"lo", flags | IFF_UP))
+                except PermissionError as e:  # root without CAP_NET_ADMIN: a container that withholds it
+                    raise Unavailable(f"bringing up loopback needs CAP_NET_ADMIN, not given here: {e}") from e
             if interfaces() != ["lo"]:
                 raise RuntimeError(f"the new namespace has interfaces {interfaces()}, not just lo")
         except BaseException:
