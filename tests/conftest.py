@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
 import pytest
 
+from tests.packages import AS_ROOT, install_command, named_packages, not_installed
 from tipline.format.keys import SecretKey
 
 PASSPHRASE = "correct horse battery staple tipline"
@@ -25,6 +27,33 @@ def unavailable(reason: str) -> NoReturn:
     if in_ci():
         pytest.fail(f"{reason} (CI=true: this test must run, not skip)", pytrace=False)
     pytest.skip(reason)
+
+
+def missing(tool: str, how: str | None = None) -> NoReturn:
+    """TOOL is not installed: skip (fail under CI), naming the one command that installs it."""
+    unavailable(not_installed(tool, how))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)  # outside pytest's own: after its SKIPPED lines
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Iterator[None]:
+    """After the skip lines: how many tests did not run, and the one command that installs it all."""
+    yield
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    packages: set[str] = set()
+    as_root = 0
+    for report in skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        packages.update(named_packages(reason))
+        as_root += AS_ROOT in reason
+    steps = [install_command(packages)] if packages else []
+    if as_root:
+        steps.append("sudo ./dev test" if packages else AS_ROOT)
+    todo = f" To run them: {', then '.join(steps)}" if steps else ""
+    terminalreporter.write_line(
+        f"{len(skipped)} tests did not run (the SKIPPED lines above say why).{todo}", yellow=True, bold=True
+    )
 
 
 @pytest.fixture(scope="session")
@@ -121,6 +150,6 @@ def small_disk(tmp_path):
         text=True,
     )
     if r.returncode != 0:
-        unavailable(f"needs root to mount a small tmpfs: {r.stderr.strip()}")
+        unavailable(f"mounting a small tmpfs needs root ({r.stderr.strip()}): {AS_ROOT}")
     yield data
     subprocess.run(["umount", "-l", str(data)], check=False)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import unavailable
+from tests.conftest import missing
 from tests.web.server import free_port
 from tipline.store.db import make_engine
 
@@ -30,7 +30,7 @@ def _as_postgres(cmd: list[str]) -> list[str]:
 def pg_url():
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not bins:
-        unavailable("PostgreSQL server binaries are not installed (apt-get install postgresql; .ci/run does)")
+        missing("initdb")
     bindir = os.path.dirname(bins[-1])
     # Not under pytest's temp folder: the postgres user cannot enter root's 0700 folders.
     base = Path(tempfile.mkdtemp(prefix="tipline-pg-"))

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from tests.conftest import run_tipline, unavailable
+from tests.packages import AS_ROOT
 from tipline.format.keys import SecretKey
 
 
@@ -137,7 +138,7 @@ def test_journalist_add_as_root_keeps_the_journalist_apps_files_its_own():
     from pathlib import Path
 
     if os.geteuid() != 0:
-        unavailable("needs root, to hand the folder to another user")
+        unavailable(f"handing the folder to another user needs root: {AS_ROOT}")
     base = Path(tempfile.mkdtemp(prefix="tipline-owner-"))  # not under pytest's 0700 folders
     try:
         base.chmod(0o711)

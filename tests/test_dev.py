@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from tests.conftest import unavailable
+from tests.packages import AS_ROOT
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -47,7 +48,7 @@ def test_missing_packages_names_node_and_npm_when_they_are_not_on_path(tmp_path)
 def test_demo_without_node_and_without_root_stops_in_one_line_before_pip():
     runuser = shutil.which("runuser")
     if os.getuid() != 0 or runuser is None:
-        unavailable("needs root and runuser, to run ./dev as an unprivileged user")
+        unavailable(f"running ./dev as an unprivileged user needs root and runuser: {AS_ROOT}")
     with tempfile.TemporaryDirectory(dir="/tmp") as top:  # pytest's tmp_path is root's alone
         os.chmod(top, 0o755)
         _demo_as_nobody(runuser, Path(top))
@@ -57,6 +58,7 @@ def _demo_as_nobody(runuser: str, tmp_path: Path) -> None:
     copy = tmp_path / "repo"
     copy.mkdir()
     shutil.copy(REPO / "dev", copy / "dev")
+    shutil.copy(REPO / "dev-packages.txt", copy / "dev-packages.txt")
     os.chmod(copy, 0o755)
     path = bare_path(tmp_path)
     out = subprocess.run(

@@ -31,11 +31,11 @@ import pytest
 
 import tipline
 from tests.conftest import export_and_decrypt as export_bundle_and_decrypt
-from tests.conftest import submission_folders, unavailable
+from tests.conftest import missing, submission_folders, unavailable
 from tests.web.server import Server, make_server
 
 JS_DIR = Path(tipline.__file__).parent / "web" / "static" / "js"
-CHROMIUM = os.environ.get("TIPLINE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = os.environ.get("TIPLINE_CHROMIUM") or shutil.which("chromium") or "chromium"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -131,7 +131,7 @@ def playwright_instance() -> Iterator[object]:
     except ImportError:
         unavailable("Playwright is not installed (pip install -e '.[test]')")
     if not os.access(CHROMIUM, os.X_OK):
-        unavailable(f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
+        missing("chromium")
     with sync_playwright() as p:
         yield p
 

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import unavailable
+from tests.conftest import missing
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -27,12 +27,12 @@ TORRC_JOURNALIST_TARGET = "127.0.0.1:8081"
 TORRC_RUN_DIR = "/run/tor"  # ControlSocket, CookieAuthFile and the notify SocksPort
 
 
-def need_tool(name: str, how: str) -> str:
-    """The tool's path; skip if it is missing, except in CI (CI=true), where that is a failure."""
+def need_tool(name: str, how: str | None = None) -> str:
+    """The tool's path; skip naming its package if it is missing (under CI=true, fail)."""
     path = shutil.which(name)
     if path:
         return path
-    unavailable(f"{name} is not installed ({how}; in CI, .ci/run installs it)")
+    missing(name, how)
 
 
 def render_torrc(

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import unavailable
+from tests.packages import AS_ROOT
 from tipline.format.keys import SecretKey
 
 from .common import DEPLOY, add_key, onion_address, render_torrc, tipline
@@ -43,7 +44,7 @@ def people() -> tuple[int, int, int]:
 
     Returns (source uid, journalist uid, gid)."""
     if os.geteuid() != 0 or not shutil.which("useradd"):
-        unavailable("the doctor's layout tests need root (useradd, chown): run them as root")
+        unavailable(f"the doctor's layout tests need root (useradd, chown): {AS_ROOT}")
     _ensure("group", GROUP, "groupadd", "--system", GROUP)
     for user in (SRC, JOUR):
         _ensure(

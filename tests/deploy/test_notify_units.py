@@ -23,7 +23,7 @@ DROP_IN = SYSTEMD / "drop-in" / "tipline-notify-direct.conf"
 
 @pytest.fixture
 def analyze() -> str:
-    return need_tool("systemd-analyze", "apt-get install systemd")
+    return need_tool("systemd-analyze")
 
 
 def values(*texts: str) -> dict[str, list[str]]:

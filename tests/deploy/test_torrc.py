@@ -25,7 +25,7 @@ from .common import (
 
 @pytest.fixture
 def tor() -> str:
-    return need_tool("tor", "apt-get install tor")
+    return need_tool("tor")
 
 
 def verify(tor: str, torrc, data, *extra: str) -> subprocess.CompletedProcess:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pyotp
 
-from tests.conftest import unavailable
+from tests.conftest import missing, unavailable
 from tests.web.logins import PASSPHRASE
 from tests.web.server import Server, first_tip_headers, free_port
 
@@ -40,7 +40,7 @@ RECOGNISED = {
 def extract(commit: str, dest: Path) -> Path:
     """That commit's tipline/ package under DEST/COMMIT, with the current sodium.js build."""
     if shutil.which("git") is None:
-        unavailable("the upgrade tests need git to take old versions' code: apt-get install git")
+        missing("git")
     known = subprocess.run(
         ["git", "-C", str(REPO), "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import unavailable
+from tests.packages import AS_ROOT
 from tipline.ops import install_files as files
 from tipline.ops.install import Options, check_inputs, check_machine, prepare
 from tipline.ops.install_layout import InstallError
@@ -26,7 +27,7 @@ ORG = "The Daily Example"
 @pytest.fixture
 def root(tmp_path) -> Path:
     if os.geteuid() != 0:
-        unavailable("tipline install makes users and sets owners: run tests/ops/test_install.py as root")
+        unavailable(f"tipline install makes users and sets owners: {AS_ROOT}")
     return tmp_path / "root"
 
 
@@ -178,7 +179,7 @@ def test_bad_inputs_are_refused_before_any_change(root, tmp_path, alice_pub, tom
 
 def test_refuses_without_systemd_or_tor(tmp_path, monkeypatch):
     if os.geteuid() != 0:
-        unavailable("the machine checks come after the root check: run as root")
+        unavailable(f"the machine checks come after the root check: {AS_ROOT}")
     with pytest.raises(InstallError, match="does not run systemd") as e:
         check_machine(tmp_path)
     assert e.value.code == 2

@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tests.conftest import unavailable
+from tests.conftest import missing, unavailable
+from tests.packages import AS_ROOT
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
@@ -55,15 +56,10 @@ class MachineError(RuntimeError):
 def require_tools() -> None:
     """Skip off CI (fail under CI) unless this is root with debootstrap, systemd-nspawn and dpkg-dev."""
     if os.geteuid() != 0:
-        unavailable("tests/system boots a container: run as root (./dev test as root installs its tools)")
-    for tool, package in (
-        ("debootstrap", "debootstrap"),
-        ("systemd-nspawn", "systemd-container"),
-        ("dpkg-scanpackages", "dpkg-dev"),
-        ("nsenter", "util-linux"),
-    ):
+        unavailable(f"tests/system boots a container: {AS_ROOT}")
+    for tool in ("debootstrap", "systemd-nspawn", "dpkg-scanpackages", "nsenter"):
         if shutil.which(tool) is None:
-            unavailable(f"{tool} is not installed (apt-get install {package})")
+            missing(tool)
 
 
 def sh(cmd: list[str], timeout: float = 900, **kw: Any) -> subprocess.CompletedProcess:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.conftest import unavailable
+from tests.conftest import missing, unavailable
 
 from .harness import NetNamespace, TiplineOnTor, Unavailable, find_tools
 
@@ -117,7 +117,7 @@ def browser(tor_site) -> Iterator[BrowserThread]:
     except ImportError:
         unavailable("Playwright is not installed (pip install -e '.[test]')")
     if not os.access(CHROMIUM, os.X_OK):
-        unavailable(f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
+        missing("chromium")
     b = BrowserThread(tor_site.client.socks_port)
     try:
         yield b

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.deploy.common import TORRC_JOURNALIST_TARGET, TORRC_SOURCE_TARGET, control_socket, render_torrc
+from tests.packages import AS_ROOT, not_installed
 from tests.web.server import Server, free_port, make_server
 
 CLONE_NEWNET = 0x40000000
@@ -113,7 +114,7 @@ class NetNamespace:
 
     def __enter__(self) -> NetNamespace:
         if os.geteuid() != 0:
-            raise Unavailable("a private network namespace needs root (unshare(CLONE_NEWNET))")
+            raise Unavailable(f"a private network namespace needs root (unshare(CLONE_NEWNET)): {AS_ROOT}")
         libc = _libc()
         self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         if libc.unshare(CLONE_NEWNET) != 0:
@@ -125,7 +126,10 @@ class NetNamespace:
             # `ip link set lo up`, without needing iproute2.
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
                 flags = struct.unpack("16sh", fcntl.ioctl(s, SIOCGIFFLAGS, struct.pack("16sh", b"lo", 0)))[1]
-                fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh", b"lo", flags | IFF_UP))
+                try:
+                    fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh", b"lo", flags | IFF_UP))
+                except PermissionError as e:  # root without CAP_NET_ADMIN: a container that withholds it
+                    raise Unavailable(f"bringing up loopback needs CAP_NET_ADMIN, not given here: {e}") from e
             if interfaces() != ["lo"]:
                 raise RuntimeError(f"the new namespace has interfaces {interfaces()}, not just lo")
         except BaseException:
@@ -341,7 +345,7 @@ def _wait_all(procs: Iterable[tuple[str, subprocess.Popen]]) -> None:
 def find_tools() -> tuple[str, str]:
     tor, gencert = shutil.which("tor"), shutil.which("tor-gencert")
     if not tor or not gencert:
-        raise Unavailable("tor and tor-gencert are not installed (apt-get install tor)")
+        raise Unavailable(not_installed("tor" if not tor else "tor-gencert"))
     return tor, gencert
 
 

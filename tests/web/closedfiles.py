@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.conftest import unavailable
+from tests.packages import AS_ROOT
 from tests.web.kernelevents import EventReader
 
 FAN_CLOEXEC, FAN_NONBLOCK, FAN_CLASS_NOTIF = 0x1, 0x2, 0x0
@@ -69,7 +70,7 @@ class ClosedFiles(EventReader):
         if self._fd < 0:
             err = ctypes.get_errno()
             if err in (errno.EPERM, errno.ENOSYS):
-                unavailable(f"fanotify needs root (CAP_SYS_ADMIN) on Linux: {os.strerror(err)}")
+                unavailable(f"fanotify needs root (CAP_SYS_ADMIN) on Linux ({os.strerror(err)}): {AS_ROOT}")
             raise OSError(err, "fanotify_init failed")
         for folder in self.folders:
             if (
