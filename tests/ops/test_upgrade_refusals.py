@@ -28,10 +28,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory, keydir) -> Path:
+def template(tmp_path_factory, trees, keydir) -> Path:
     """The data folder of a 4fd8b02 install with a key, two journalists and three tips."""
     base = tmp_path_factory.mktemp("old-install")
-    inst, _filled = make_old_install("4fd8b02", base / "trees", base, keydir / "journalist.pub")
+    inst, _filled = make_old_install("4fd8b02", trees, base, keydir / "journalist.pub")
     return inst.data_dir
 
 
