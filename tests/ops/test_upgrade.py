@@ -32,12 +32,6 @@ from tipline.store.schema import ACCOUNTS, SUBMISSIONS, VERSION_TABLES, head_rev
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="session")
-def trees(tmp_path_factory) -> Path:
-    """The old versions' code, taken from git once per session."""
-    return tmp_path_factory.mktemp("old-versions")
-
-
 def schema_drift(url: str, which: str) -> list:
     """What Alembic's autogenerate finds between the database and this version's models: nothing."""
     from alembic.autogenerate import compare_metadata

@@ -28,10 +28,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory, keydir) -> Path:
+def template(tmp_path_factory, trees, keydir) -> Path:
     """The data folder of a 4fd8b02 install with a key, two journalists and three tips."""
     base = tmp_path_factory.mktemp("old-install")
-    inst, _filled = make_old_install("4fd8b02", base / "trees", base, keydir / "journalist.pub")
+    inst, _filled = make_old_install("4fd8b02", trees, base, keydir / "journalist.pub")
     return inst.data_dir
 
 
@@ -204,3 +204,20 @@ def test_run_by_root_on_the_install_layout_every_file_stays_its_apps(data, peopl
     ours = (f"problem: {data}/journalist", f"problem: {data}/tipline.sqlite3")
     about_databases = [f for f in findings if f.startswith(ours)]
     assert about_databases == []
+
+
+def test_on_a_new_install_the_upgrade_leaves_making_the_databases_to_the_apps(tmp_path):
+    """Run before the first start (as root, by tipline install): no file it would own instead of the app."""
+    data = tmp_path / "data"
+    data.mkdir()
+    lines = run_tipline("upgrade", "--data-dir", str(data)).stdout.splitlines()
+    assert lines == [
+        f"The accounts database: none yet at {data}/journalist/accounts.db; the app makes it, at schema "
+        "revision acc02_activity, when it first starts.",
+        f"The submissions database: none yet at {data}/tipline.sqlite3; the app makes it, at schema "
+        "revision sub04_status, when it first starts.",
+    ]
+    assert list(data.iterdir()) == []
+    (data / "tipline.sqlite3").touch()  # as docs/install.md makes it, owned by the source app's user
+    made = run_tipline("upgrade", "--data-dir", str(data)).stdout.splitlines()[1]
+    assert made == "The submissions database: made, at schema revision sub04_status."

@@ -61,3 +61,22 @@ def test_every_revision_from_nothing_gives_what_a_new_install_gets(which, tmp_pa
     rowid = {name for name, sql in new.items() if sql.endswith("WITHOUT ROWID")}
     assert rowid == {name for name, sql in migrated.items() if sql.endswith("WITHOUT ROWID")}
     assert rowid, "no WITHOUT ROWID table: tips' arrival order would be numbered"
+
+
+def test_processes_starting_together_on_a_new_database_make_it_once(tmp_path):
+    """gunicorn workers may all open a new database at once: one makes it, at head; none fails."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'new.sqlite3'}"
+    code = "import sys; from tipline.store.db import make_engine; make_engine(sys.argv[1]).dispose()"
+    cmd = [sys.executable, "-c", code, url]
+    procs = [subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, errors
+    con = sqlite3.connect(tmp_path / "new.sqlite3")
+    try:
+        rows = con.execute(f"SELECT version_num FROM {VERSION_TABLES[SUBMISSIONS]}").fetchall()
+    finally:
+        con.close()
+    assert rows == [(head_revision(SUBMISSIONS),)]

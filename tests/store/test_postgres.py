@@ -20,6 +20,7 @@ from tipline.format.keys import SecretKey
 from tipline.store.accounts import LoginRefused, open_accounts
 from tipline.store.conversations import ConversationExists
 from tipline.store.db import make_engine
+from tipline.store.models import AccountsBase
 
 
 def test_tips_roundtrip_on_postgres(pg_url, tmp_path, keydir, export_and_decrypt):  # noqa: F811
@@ -79,7 +80,8 @@ def test_parallel_logins_on_postgres(pg_url, tmp_path, keydir):  # noqa: F811
     finally:
         srv.stop()
     assert not (srv.data_dir / "journalist" / "accounts.db").exists()  # really on PostgreSQL
-    with make_engine(accounts_url).connect() as con:
+    # The accounts schema: the submissions schema's engine now refuses a database of other tables.
+    with make_engine(accounts_url, AccountsBase.metadata).connect() as con:
         n = con.execute(text("select count(*) from journalist_sessions where journalist = 'once'")).scalar()
     assert n == 1
 

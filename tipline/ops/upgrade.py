@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 
 from tipline.config import Settings
 
@@ -52,15 +53,20 @@ def upgrade(settings: Settings) -> list[str]:
     from tipline.store.account_key import AccountKey
     from tipline.store.migrate import migrate, upgrade_engine
 
-    done: list[str] = []
+    done: dict[str, str] = {}
     engines = {}
+    urls = {schema.ACCOUNTS: settings.accounts_db_url, schema.SUBMISSIONS: settings.db_url}
     try:
-        engines[schema.ACCOUNTS] = upgrade_engine(settings.accounts_db_url, 0o600)
-        engines[schema.SUBMISSIONS] = upgrade_engine(settings.db_url, 0o660)
-        for which, engine in engines.items():  # nothing changes unless both are ours to upgrade
-            st = schema.status(engine, which)
-            if st.state in (schema.State.NEWER, schema.State.UNKNOWN):
-                raise schema.SchemaError(st, settings.data_dir)
+        # A SQLite file that is not there yet is left to the app that makes it, as its own user;
+        # nothing changes unless both databases are of revisions this version knows.
+        found = None
+        if not _missing(settings.db_url):
+            engines[schema.SUBMISSIONS] = upgrade_engine(settings.db_url, 0o660)
+            found = _refuse_unknown(schema.status(engines[schema.SUBMISSIONS], schema.SUBMISSIONS), settings)
+        # An install from before the accounts database gets one, for its journalists.
+        if not _missing(settings.accounts_db_url) or (found and found.leftover_accounts):
+            engines[schema.ACCOUNTS] = upgrade_engine(settings.accounts_db_url, 0o600)
+            _refuse_unknown(schema.status(engines[schema.ACCOUNTS], schema.ACCOUNTS), settings)
 
         def move_old_accounts(con, st: schema.Status) -> list[str]:
             if not st.leftover_accounts:
@@ -69,13 +75,19 @@ def upgrade(settings: Settings) -> list[str]:
             return legacy_accounts.move(con, engines[schema.ACCOUNTS], key)
 
         for which, prepare in ((schema.ACCOUNTS, None), (schema.SUBMISSIONS, move_old_accounts)):
+            if which not in engines:
+                done[which] = (
+                    f"The {which} database: none yet at {_missing(urls[which])}; the app makes it, at "
+                    f"schema revision {schema.head_revision(which)}, when it first starts."
+                )
+                continue
             try:
-                done.append(describe(migrate(engines[which], which, prepare)))
+                done[which] = describe(migrate(engines[which], which, prepare))
             except DBAPIError as e:
                 raise UpgradeError(
                     f"Could not upgrade the {which} database ({type(e.orig).__name__}: {e.orig}); "
                     "it was left as it was. "
-                    + (" ".join(done) + " " if done else "")
+                    + "".join(f"{line} " for line in done.values())
                     + "Fix the cause and run tipline upgrade again."
                 ) from None
     except schema.SchemaError as e:
@@ -93,7 +105,27 @@ def upgrade(settings: Settings) -> list[str]:
     finally:
         for engine in engines.values():
             engine.dispose()
-    return done
+    return list(done.values())
+
+
+def _refuse_unknown(st, settings: Settings):
+    """ST, unless it is a revision this version does not know (SchemaError)."""
+    from tipline.store.schema import SchemaError, State
+
+    if st.state in (State.NEWER, State.UNKNOWN):
+        raise SchemaError(st, settings.data_dir)
+    return st
+
+
+def _missing(url: str):
+    """The path of a SQLite database file that does not exist yet; None otherwise."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if not u.drivername.startswith("sqlite") or not u.database or u.database == ":memory:":
+        return None
+    path = Path(u.database)
+    return None if path.exists() else path
 
 
 def describe(outcome) -> str:
