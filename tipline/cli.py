@@ -520,6 +520,13 @@ def build_parser() -> argparse.ArgumentParser:
         "and confirm that tor now serves the service with this key (as root)",
     )
     oc.add_argument("--control-socket", type=Path, default=DEFAULT_CONTROL_SOCKET, help=sock_help)
+    oc.add_argument(
+        "--wait",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="with --install, how long to wait for tor to confirm (default 60; tor must be on the network)",
+    )
     orl = osub.add_parser(
         "reload", help="reload tor over its control socket and say whether it enforces client authorization"
     )

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from tests.conftest import run_tipline
+
 from .common import (
     DEPLOY,
     TORRC_JOURNALIST_DIR,
@@ -180,5 +182,19 @@ def test_offline_tor_has_no_descriptor_yet(tor, tmp_path):
             findings = _one(t, jour)
         assert [f.level for f in findings] == ["warning"], findings
         assert "no descriptor for the journalist onion" in findings[0].text
+        # client-auth --install cannot confirm, but still hands out the private half of the key
+        # it gave tor: otherwise tor would trust a key that nobody holds.
+        out = tmp_path / "auth"
+        r = run_tipline(
+            "onion", "client-auth", "dee", "--install", "--wait", "2", "--hs-dir", str(jour),
+            "--control-socket", str(control_socket(tmp_path)), "--out", str(out), check=False,
+        )  # fmt: skip
+        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+        assert "has built no descriptor for it" in r.stderr and "tipline onion reload" in r.stderr
+        server = (jour / "authorized_clients" / "dee.auth").read_text().strip()
+        assert (out / "dee.auth").read_text().strip() == server
+        private = (out / "dee.auth_private").read_text().strip()
+        assert private.startswith(f"{label}:descriptor:x25519:") and private.split(":")[-1] in r.stdout
+        assert "has not confirmed" in r.stdout
     finally:
         stop(proc)

@@ -105,14 +105,19 @@ def test_every_install_command_succeeds(installed):
 
 
 def test_onion_key_written_offline(machine, installed):
-    """client-auth cannot confirm without the Tor network; it has given tor the key, and says so.
-    (It hands out the private half only once tor confirms: offline, nobody holds this key.)"""
+    """client-auth cannot confirm without the Tor network; it has given tor the key, says so, and
+    still hands out the key's private half (else tor would trust a key that nobody holds)."""
     step = next(s for s in installed.steps if "onion client-auth" in s.command)
     name = step.command.split("client-auth", 1)[1].split()[0]
     path = f"/var/lib/tor/tipline-journalist/authorized_clients/{name}.auth"
     assert f"Wrote {path}" in step.output and "tipline onion reload" in step.output, step.output
     assert machine.run(f"stat -c '%U %a' {path}").stdout.split() == ["debian-tor", "600"]
-    assert machine.run(f"cat {path}").stdout.startswith("descriptor:x25519:")
+    server = machine.run(f"cat {path}").stdout.strip()
+    assert server.startswith("descriptor:x25519:")
+    out = step.command.split("--out", 1)[1].split()[0]
+    assert machine.run(f"cat {out}/{name}.auth").stdout.strip() == server
+    private = machine.run(f"cat {out}/{name}.auth_private").stdout.strip()
+    assert ":descriptor:x25519:" in private and private.split(":")[-1] in step.output
 
 
 def test_tor_and_both_apps_start(machine, installed):

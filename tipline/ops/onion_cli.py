@@ -12,15 +12,19 @@ import sys
 from pathlib import Path
 
 from tipline.ops.onion import PLACEHOLDER, ClientAuth, OnionError, onion_from_hs_dir, onion_label
-from tipline.ops.onion_live import install, reload
+from tipline.ops.onion_live import Unconfirmed, install, reload
 
 
 def client_auth(args: argparse.Namespace, hs: Path) -> int:
     installed = None
+    unconfirmed: Unconfirmed | None = None
     if args.install:
         if args.onion_address:
             raise OnionError("--install reads the address from --hs-dir; leave out --onion-address.")
-        auth, installed = install(args.name, hs, args.control_socket)
+        try:
+            auth, installed = install(args.name, hs, args.control_socket, max(args.wait, 0.0))
+        except Unconfirmed as e:  # tor trusts this key now: its private half must still be handed out
+            unconfirmed, auth = e, e.auth
         onion = auth.onion
     else:
         if args.onion_address:
@@ -35,6 +39,9 @@ def client_auth(args: argparse.Namespace, hs: Path) -> int:
     if installed:
         print(f"Server side: installed as {installed}; tor reloaded, and it now serves the journalist")
         print("onion only to authorized clients, this key among them (confirmed from its descriptor).")
+    elif unconfirmed:
+        print(f"Server side: installed as {unconfirmed.path}; tor reloaded, but has not confirmed")
+        print("serving it yet (see the last line). The key below is the one tor now holds.")
     else:
         print(f"Server side: this line goes in {hs}/authorized_clients/{auth.name}.auth")
         print("(owner debian-tor, mode 0600), then: tipline onion reload")
@@ -53,6 +60,8 @@ def client_auth(args: argparse.Namespace, hs: Path) -> int:
             f"contents of {hs}/hostname without .onion (or pass --onion-address / --hs-dir).",
             file=sys.stderr,
         )
+    if unconfirmed:
+        raise unconfirmed
     return 0
 
 

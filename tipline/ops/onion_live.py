@@ -102,13 +102,23 @@ def _write_auth(hs_dir: Path, auth: ClientAuth) -> Path:
     return path
 
 
+class Unconfirmed(OnionError):
+    """Tor holds the key's public half but has not confirmed serving it: the private half must
+    still reach the journalist, or the key tor now trusts is one nobody holds."""
+
+    def __init__(self, message: str, auth: ClientAuth, path: Path) -> None:
+        super().__init__(message)
+        self.auth, self.path = auth, path
+
+
 def install(
     name: str, hs_dir: Path, control_socket: Path, timeout: float = CONFIRM_TIMEOUT_S
 ) -> tuple[ClientAuth, Path]:
     """Make a key pair for NAME, give tor its public half, reload tor, and wait until tor serves it.
 
     Nothing is written unless tor's control socket answers first. If tor does not
-    confirm in time, the key file stays (tor may load it later) and OnionError says so."""
+    confirm in time, the key file stays (tor may load it later) and Unconfirmed says so, carrying
+    the key pair for the caller to hand out."""
     label = _label(hs_dir)
     auth = ClientAuth.generate(name, label)
     with TorControl(control_socket) as tor:
@@ -126,9 +136,11 @@ def install(
                     if served.descriptor is None
                     else "still serves a descriptor this key cannot open"
                 )
-                raise OnionError(
+                raise Unconfirmed(
                     f"Wrote {path}, but after {timeout:.0f} s tor {state}. Check tor's log "
-                    "(journalctl -u tor@default), then run tipline onion reload."
+                    "(journalctl -u tor@default), then run tipline onion reload.",
+                    auth,
+                    path,
                 )
             time.sleep(POLL_S)
 
