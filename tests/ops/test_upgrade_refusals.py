@@ -213,7 +213,7 @@ def test_on_a_new_install_the_upgrade_leaves_making_the_databases_to_the_apps(tm
     lines = run_tipline("upgrade", "--data-dir", str(data)).stdout.splitlines()
     assert lines == [
         f"The accounts database: none yet at {data}/journalist/accounts.db; the app makes it, at schema "
-        "revision acc02_activity, when it first starts.",
+        "revision acc03_notify_addresses, when it first starts.",
         f"The submissions database: none yet at {data}/tipline.sqlite3; the app makes it, at schema "
         "revision sub04_status, when it first starts.",
     ]

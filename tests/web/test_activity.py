@@ -136,11 +136,13 @@ def test_a_scripted_day_makes_exactly_these_entries(room):
     assert ["ana", "login_failed", "x2"] in [r[1:4] for r in rows]
     assert [UNKNOWN_NAME, "login_failed", "x1"] in [r[1:4] for r in rows]
     only = run_tipline("log", "--data-dir", str(room.data_dir), "--journalist", "ana", "--action", "reply")
-    assert sorted(line.split("\t")[1:] for line in only.stdout.splitlines()) == [
-        ["ana", "reply", "x1", "conversation=deleted sealed_by=server"],
-        ["ana", "reply", "x1", f"conversation={first[:8]} sealed_by=offline"],
-        ["ana", "reply", "x1", f"conversation={first[:8]} sealed_by=server"],
-    ]
+    assert sorted(line.split("\t")[1:] for line in only.stdout.splitlines()) == sorted(
+        [
+            ["ana", "reply", "x1", "conversation=deleted sealed_by=server"],
+            ["ana", "reply", "x1", f"conversation={first[:8]} sealed_by=offline"],
+            ["ana", "reply", "x1", f"conversation={first[:8]} sealed_by=server"],
+        ]
+    )
 
 
 def test_log_file_holds_hours_only_and_no_address_agent_or_typed_name(room):

@@ -98,14 +98,20 @@ def _settings(data: Path):
         raise InstallError(f"The settings do not load: {e}", 2) from None
 
 
-def _db_files(settings) -> tuple[str, ...]:
-    """The SQLite files to make in advance when the submissions database is SQLite in the data folder."""
+def _db_files(settings) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The SQLite files to make in advance, relative to the data folder: the submissions database's
+    (with its journal), and the accounts database, for each that is SQLite inside the data folder."""
     from tipline.ops.doctor import sqlite_path
 
-    db = sqlite_path(settings.db_url)
-    if db is None or db.parent != settings.data_dir:
-        return ()
-    return (db.name, db.name + "-journal")
+    found: list[tuple[str, ...]] = []
+    for url, journal in ((settings.db_url, True), (settings.accounts_db_url, False)):
+        db = sqlite_path(url)
+        if db is None or not db.is_relative_to(settings.data_dir):
+            found.append(())
+            continue
+        name = str(db.relative_to(settings.data_dir))
+        found.append((name, name + "-journal") if journal else (name,))
+    return found[0], found[1]
 
 
 def write_settings(opts: Options, onion: str | None, out: Outcome) -> None:
@@ -207,11 +213,11 @@ def prepare(opts: Options, stop_apps: Callable[[list[str]], None] | None = None)
     out = Outcome()
     data = files.at(opts.root, opts.data_dir)
     ensure_people(out.changes)
-    ensure_layout(data, layout(()), out.changes)  # tipline.toml first, so the settings can load
+    ensure_layout(data, layout((), ()), out.changes)  # tipline.toml first, so the settings can load
     settings = _settings(data)
     write_settings(opts, None, out)
     add_keys(opts, data, out)
-    ensure_layout(data, layout(_db_files(settings)), out.changes)  # and the keys 0640
+    ensure_layout(data, layout(*_db_files(settings)), out.changes)  # and the keys 0640
     direct = str(settings.notify.get("route", "tor")) == "direct"
     out.written = files.install_files(opts.root, files.planned(opts.data_dir, direct), out.changes)
     if not direct and files.remove_drop_in(opts.root, out.changes):

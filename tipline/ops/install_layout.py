@@ -38,10 +38,15 @@ class Entry:
     mode: int
 
 
-def layout(db_files: tuple[str, ...] = ("tipline.sqlite3", "tipline.sqlite3-journal")) -> list[Entry]:
+def layout(
+    db_files: tuple[str, ...] = ("tipline.sqlite3", "tipline.sqlite3-journal"),
+    account_files: tuple[str, ...] = ("journalist/accounts.db",),
+) -> list[Entry]:
     """The data folder as docs/install.md's table has it. DB_FILES: the SQLite files made in advance
     (relative to the data folder; none with PostgreSQL), owned by the source app's user, the only user
-    that may set their times back to the hour."""
+    that may set their times back to the hour. ACCOUNT_FILES: the accounts database made in advance,
+    empty, the journalist app's alone, so that `tipline upgrade` makes it at the newest revision
+    with its owner, and a second install finds it current."""
     src, jour = SOURCE_USER, JOURNALIST_USER
     return [
         Entry("", True, "root", 0o2770),
@@ -54,6 +59,7 @@ def layout(db_files: tuple[str, ...] = ("tipline.sqlite3", "tipline.sqlite3-jour
         Entry("source", True, src, 0o700),
         Entry("journalist", True, jour, 0o700),
         *(Entry(f, False, src, 0o660) for f in db_files),
+        *(Entry(f, False, jour, 0o600) for f in account_files),
         Entry("tipline.toml", False, "root", 0o640),
     ]
 

@@ -44,7 +44,11 @@ HISTORY: dict[str, tuple[tuple[str, str], ...]] = {
         ("sub03_conversations", "faab7c7"),
         ("sub04_status", "d6ad903"),
     ),
-    ACCOUNTS: (("acc01_initial", "b4d422f"), ("acc02_activity", "295c100")),
+    ACCOUNTS: (
+        ("acc01_initial", "b4d422f"),
+        ("acc02_activity", "295c100"),
+        ("acc03_notify_addresses", "d438de4"),
+    ),
 }
 NEWER = "this database was written by a newer Tipline; install that version or restore a backup"
 
@@ -92,7 +96,10 @@ def known_revisions(which: str) -> list[str]:
 
 
 def metadata_of(which: str) -> MetaData:
-    """The models of one database, all of them: the activity log's table is defined in its module."""
+    """The models of one database, all of them: the activity log's and the notification addresses'
+    tables are defined in their own modules (the latter in tipline/notify/, which owns them)."""
+    import tipline.notify.addresses  # noqa: F401  (registers notify_addresses on AccountsBase)
+
     from . import activity  # noqa: F401  (registers activity_log on AccountsBase)
     from .models import AccountsBase, Base
 
