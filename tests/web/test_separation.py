@@ -93,6 +93,7 @@ def test_source_app_never_opens_the_journalist_folder(tmp_path, keydir):
         "journalist_sessions",
         "login_throttle",
         "activity_log",  # docs/activity-log.md: journalists' actions stay beside their accounts
+        "notify_addresses",  # docs/notifications.md: each journalist's own address, beside the accounts
         "alembic_version_accounts",
     }
 
