@@ -6,6 +6,7 @@ printed account signing in with a code from the printed secret, the printed comm
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -289,3 +290,35 @@ def test_demo_refuses_a_language_it_lacks_or_a_bad_name_before_making_anything(t
     assert r.returncode == 2 and r.stderr.startswith(f"tipline: {message}") and r.stderr.count("\n") == 1
     assert "Traceback" not in r.stderr + r.stdout
     assert not (tmp_path / "demo").exists()
+
+
+ORPHAN_MAKER = """
+import signal, subprocess, sys
+from tipline import demo_servers
+request = demo_servers.StopRequest()
+# A stand-in for a gunicorn arbiter: it leaves behind a child that ignores SIGTERM,
+# as a worker still booting does, and exits when told to stop.
+stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(300)"
+server = subprocess.Popen([sys.executable, "-c", f'''
+import subprocess, sys, time
+subprocess.Popen([sys.executable, "-c", {stubborn!r}])
+time.sleep(300)
+'''])
+import time; time.sleep(1.5)
+demo_servers.stop([server])
+print("stopped", flush=True)
+"""
+
+
+def test_the_demo_reaps_what_a_stopped_server_left_behind(tmp_path):
+    """Regression: a worker SIGKILLed by its exiting arbiter outlived the demo (CI, 2026-12-01)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ORPHAN_MAKER], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0 and out.strip() == "stopped"
+        assert group(proc.pid) == set()  # the orphan was re-parented to the demo, killed and reaped
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)

@@ -7,6 +7,11 @@ own preparation and loopback check. The demo only waits: on Ctrl-C or SIGTERM, o
 either server exits, it stops both and waits for them. They stay in the demo's process
 group, so Ctrl-C in the terminal reaches all of them, and on Linux each child is told to
 stop if the demo itself is killed (PR_SET_PDEATHSIG), so none is left behind.
+
+The demo is also a child subreaper (PR_SET_CHILD_SUBREAPER): a gunicorn arbiter exits right
+after it SIGKILLs a worker that ignored its graceful stop (one still booting, say), so that
+worker is orphaned while it dies. It is re-parented to the demo, which reaps it before it
+exits, instead of to init, where it could linger after the demo has said it stopped.
 """
 
 from __future__ import annotations
@@ -23,12 +28,18 @@ import time
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _prctl(option: int, value: int) -> None:
+    """prctl(2), a no-op off Linux."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(option, value)
 
 
 def _stop_with_parent(parent: int) -> None:
     """In the child before exec: SIGTERM when the demo dies (a no-op off Linux)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:  # the demo died before prctl took effect
         os._exit(1)
 
@@ -77,6 +88,7 @@ class StopRequest:
 
     def __init__(self) -> None:
         self.asked = False
+        _prctl(PR_SET_CHILD_SUBREAPER, 1)  # before any child starts: see the module's docstring
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._ask)
 
@@ -109,3 +121,27 @@ def stop(children: list[subprocess.Popen]) -> None:
         except subprocess.TimeoutExpired:
             c.kill()
             c.wait()
+    _reap_orphans()
+
+
+def _reap_orphans() -> None:
+    """Kill and reap whatever the stopped servers left re-parented to the demo."""
+    while True:
+        for pid in _children():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        try:
+            if os.waitpid(-1, os.WNOHANG) == (0, 0):
+                time.sleep(0.05)  # one still dying, or re-parented since the scan
+        except ChildProcessError:
+            return
+
+
+def _children() -> list[int]:
+    """This process's live children, from /proc (empty off Linux)."""
+    me, found = os.getpid(), []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == me:
+                found.append(int(stat.parent.name))
+    return found
