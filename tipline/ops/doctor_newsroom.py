@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from tipline.config import Settings
 from tipline.newsroom import problems
-from tipline.ops.doctor import Finding, problem
+from tipline.ops.doctor_findings import Finding, problem
 
 
 def check_newsroom(settings: Settings) -> list[Finding]:

@@ -19,7 +19,8 @@ import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tipline.ops.doctor import Finding, TorLine, parse_torrc, problem, warning
+from tipline.ops.doctor_findings import Finding, problem, warning
+from tipline.ops.doctor_torrc import TorLine, parse_torrc
 
 DEFAULT_SOCKS = "/run/tor/socks"  # deploy/torrc's; the one path Debian's AppArmor lets tor create
 NOTIFY_UNIT = "tipline-notify.service"

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tipline.ops.doctor import Finding, TorLine, problem, warning
+from tipline.ops.doctor_findings import Finding, problem, warning
+from tipline.ops.doctor_torrc import TorLine
 from tipline.ops.onion import OnionError, onion_from_hs_dir
 from tipline.ops.onion_live import current
 from tipline.ops.torcontrol import TorControl, TorControlError
