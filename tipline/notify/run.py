@@ -35,6 +35,8 @@ from .route import Route, RouteError
 from .settings import NotifySettings, notify_settings
 from .state import Pending, load, state_path
 
+NOT_SET_UP = "Notifications are not set up: add [notify.smtp] or [notify.webhook] to tipline.toml."
+
 
 @dataclass(frozen=True)
 class Channel:
@@ -120,9 +122,7 @@ def run(
     now = (now or datetime.now(UTC)).astimezone(UTC)
     ns = notify_settings(settings)
     if not ns.configured:
-        print(
-            "Notifications are not set up: add [notify.smtp] or [notify.webhook] to tipline.toml.", file=out
-        )
+        print(NOT_SET_UP, file=out)
         return 0
     period = current_period(ns, now)
     key, until = period.isoformat(), hour_text(due_at(ns, period))
@@ -196,9 +196,7 @@ def send_test(
     now = (now or datetime.now(UTC)).astimezone(UTC)
     ns = notify_settings(settings)
     if not ns.configured:
-        print(
-            "Notifications are not set up: add [notify.smtp] or [notify.webhook] to tipline.toml.", file=err
-        )
+        print(NOT_SET_UP, file=err)
         return 1
     failed = 0
     for ch in channels(settings, ns, now):
