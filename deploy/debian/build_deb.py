@@ -78,7 +78,9 @@ def build(out_dir: Path) -> Path:
                 p.chmod(0o755 if p.is_dir() or (p.parent == debian and p.name != "control") else 0o644)
         out_dir.mkdir(parents=True, exist_ok=True)
         deb = out_dir / f"tipline_{ver}_{arch}.deb"
-        run("dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(pkg), str(deb))
+        # gzip, not dpkg's default xz: the package is almost all wheels, which are zip files
+        # already; xz made it 0.8 % smaller and the build 2.6 times slower (25 s against 9.7 s).
+        run("dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(pkg), str(deb))
     digest = hashlib.sha256(deb.read_bytes()).hexdigest()
     deb.with_name(deb.name + ".sha256").write_text(f"{digest}  {deb.name}\n")
     return deb
