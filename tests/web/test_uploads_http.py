@@ -19,7 +19,7 @@ import time
 import pytest
 
 from tests.conftest import submission_folders
-from tests.web.server import first_tip_headers, make_server
+from tests.web.server import first_tip_headers
 from tests.web.tus_client import (
     MIB,
     Tus,
@@ -396,37 +396,61 @@ def test_pending_keeps_only_the_hour_and_no_plaintext(server, tus, keydir):
             )
 
 
-def test_restart_keeps_unfinished_uploads_and_purge_removes_expired(tmp_path, keydir):
-    srv = make_server(tmp_path, keydir / "journalist.pub").start()
+def test_a_follow_up_commits_from_parts_too(server, keydir):
+    from tests.web.conversations import first_tip, login
+
+    typed = first_tip(server, "a first tip, JavaScript off")
+    assert login(server, typed).status == 200
     try:
-        tus = Tus(srv)
-        keep, old = tus.send(random_bytes(5000), upto=3000), tus.send(random_bytes(5000), upto=1000)
+        tus = Tus(server)
+        ids = [
+            tus.send(message_envelope(keydir, "more, in parts")),
+            tus.send(file_envelope(keydir, b"f" * 9000)),
+        ]
+        before = server.submission_count()
+        r = tus.commit(ids, path="/conversation/send?sealed=browser", headers={})
+        assert r.status == 200 and reply(r) == {"ok": True, "next": "/thanks"}
+        assert server.submission_count() == before + 1
     finally:
-        srv.stop()
-    intake = srv.data_dir / "store" / "pending" / "halfway"
+        server.cookies.pop("tipline-source", None)
+
+
+def test_the_journalist_app_has_no_upload_routes(tmp_path, keydir):
+    from tipline.config import load_settings
+    from tipline.web.app import create_journalist_app, create_source_app
+
+    settings = load_settings(tmp_path / "data")
+    routes = {r.rule for r in create_journalist_app(settings).url_map.iter_rules()}
+    assert not [r for r in routes if "upload" in r]
+    routes = {r.rule for r in create_source_app(settings).url_map.iter_rules()}
+    assert {"/uploads", "/uploads/<upload_id>"} <= routes
+
+
+def purge(srv, *flags: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tipline.cli", "purge", "--data-dir", str(srv.data_dir), *flags],
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_restart_keeps_unfinished_uploads_and_purge_removes_expired(server):
+    """Last in this module: it restarts the module's server."""
+    tus = Tus(server)
+    keep, old = tus.send(random_bytes(5000), upto=3000), tus.send(random_bytes(5000), upto=1000)
+    server.stop()
+    intake = server.data_dir / "store" / "pending" / "halfway"
     intake.mkdir()
     (intake / "1.part").write_bytes(b"ciphertext")
-    srv.start()
-    try:
-        assert not intake.exists()  # a tip in one request, never acknowledged: gone
-        tus = Tus(srv)
-        assert tus.head(keep).header("Upload-Offset") == "3000"
-        assert tus.head(old).header("Upload-Offset") == "1000"
-        expire(srv, old)
-        r = subprocess.run(
-            [sys.executable, "-m", "tipline.cli", "purge", "--data-dir", str(srv.data_dir), "--uploads-only"],
-            capture_output=True,
-            text=True,
-        )
-        assert r.returncode == 0 and "Removed 1 unfinished upload(s)" in r.stdout, r.stderr
-        assert not any(p.name.startswith(old) for p in uploads_dir(srv).iterdir())
-        assert tus.head(keep).status == 200 and tus.head(old).status == 404
-        # Without any retention, purge still does that, then says what else it needs.
-        r = subprocess.run(
-            [sys.executable, "-m", "tipline.cli", "purge", "--data-dir", str(srv.data_dir)],
-            capture_output=True,
-            text=True,
-        )
-        assert r.returncode == 2 and "--older-than" in r.stderr and "Removed 0" in r.stdout
-    finally:
-        srv.stop()
+    server.start()
+    assert not intake.exists()  # a tip in one request, never acknowledged: gone
+    assert tus.head(keep).header("Upload-Offset") == "3000"
+    assert tus.head(old).header("Upload-Offset") == "1000"
+    expire(server, old)
+    r = purge(server, "--uploads-only")
+    assert r.returncode == 0 and "Removed 1 unfinished upload(s)" in r.stdout, r.stderr
+    assert not any(p.name.startswith(old) for p in uploads_dir(server).iterdir())
+    assert tus.head(keep).status == 200 and tus.head(old).status == 404
+    # Without any retention, purge still does that, then says what else it needs.
+    r = purge(server)
+    assert r.returncode == 2 and "--older-than" in r.stderr and "Removed 0" in r.stdout
