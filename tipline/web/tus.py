@@ -18,10 +18,8 @@ from werkzeug.exceptions import Forbidden
 
 from tipline.config import Settings
 from tipline.store.submissions import DISK_FULL
-from tipline.store.uploads import (
-    MAX_PART,
+from tipline.store.upload_state import (
     CutShort,
-    PendingUploads,
     QuotaReached,
     TooLong,
     UnknownUpload,
@@ -30,8 +28,8 @@ from tipline.store.uploads import (
     UploadExpired,
     UploadState,
     WrongOffset,
-    open_uploads,
 )
+from tipline.store.uploads import MAX_PART, PendingUploads, open_uploads
 
 from .logs import log_unexpected
 from .security import check_origin
