@@ -41,9 +41,10 @@ TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,expiration,termination"
 CSRF_HEADER = "Tipline-CSRF-Token"
 PART_TYPE = "application/offset+octet-stream"
-# Headers of extensions Tipline does not take: names and types travel sealed (Upload-Metadata),
-# every envelope's length is known before it is sealed (Upload-Defer-Length), and a tip keeps
-# its envelopes apart (Upload-Concat).
+# Headers of extensions Tipline does not take: names and types travel sealed (Upload-Metadata,
+# refused unless empty: some clients, tuspy among them, always send it, with nothing in it), every
+# envelope's length is known before it is sealed (Upload-Defer-Length), and a tip keeps its
+# envelopes apart (Upload-Concat).
 REFUSED = ("Upload-Metadata", "Upload-Defer-Length", "Upload-Concat")
 
 
@@ -125,7 +126,7 @@ def create() -> Response:
     if refused is not None:
         return refused
     length = _number("Upload-Length")
-    if length is None or any(h in request.headers for h in REFUSED) or request.content_length:
+    if length is None or any(request.headers.get(h, "").strip() for h in REFUSED) or request.content_length:
         return _answer(400, "Send Upload-Length, no Upload-Metadata, and no body.", close=True)
     try:
         st = _uploads().create(length)
