@@ -126,7 +126,7 @@ def create() -> Response:
     if refused is not None:
         return refused
     length = _number("Upload-Length")
-    if length is None or any(request.headers.get(h, "").strip() for h in REFUSED) or request.content_length:
+    if not length or any(request.headers.get(h, "").strip() for h in REFUSED) or request.content_length:
         return _answer(400, "Send Upload-Length, no Upload-Metadata, and no body.", close=True)
     try:
         st = _uploads().create(length)
