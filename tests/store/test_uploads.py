@@ -28,6 +28,7 @@ from tipline.store.uploads import MAX_PART, PIECE, PendingUploads
 
 def uploads(tmp_path: Path, **kw) -> PendingUploads:
     limits = dict(hours=24, max_total=10_000_000, max_count=50, max_length=5_000_000) | kw
+    (tmp_path / "store" / "pending").mkdir(parents=True, exist_ok=True)
     p = PendingUploads(tmp_path / "store" / "pending" / "uploads", **limits)
     p.make_folder()
     return p

@@ -456,3 +456,6 @@ def test_restart_keeps_unfinished_uploads_and_purge_removes_expired(server):
     # Without any retention, purge still does that, then says what else it needs.
     r = purge(server)
     assert r.returncode == 2 and "--older-than" in r.stderr and "Removed 0" in r.stdout
+    # All this module's requests, refusals and cut-off parts: not one traceback or upload id logged.
+    log = server.log_path.read_text()
+    assert "Traceback" not in log and keep not in log and old not in log

@@ -56,7 +56,8 @@ class PendingUploads:
         self.max_length = max_length
 
     def make_folder(self) -> None:
-        self.folder.mkdir(mode=SHARED_DIR_MODE, parents=True, exist_ok=True)
+        """Made at the first creation, in the pending folder the store made (never that folder too)."""
+        self.folder.mkdir(mode=SHARED_DIR_MODE, exist_ok=True)
 
     # -- paths and locks ---------------------------------------------------------------
 

@@ -182,9 +182,8 @@ def delete(upload_id: str) -> Response:
 
 def install(app: Flask, settings: Settings) -> None:
     """The uploads folder and the routes, on the source app; every answer under /uploads says tus."""
-    uploads = open_uploads(settings)
-    uploads.make_folder()
-    app.extensions["tipline_uploads"] = uploads
+    # The folder is made at the first creation: a tip line whose page never sends in parts has none.
+    app.extensions["tipline_uploads"] = open_uploads(settings)
     app.register_blueprint(bp)  # no language prefix: nothing here is a page
 
     @app.after_request
