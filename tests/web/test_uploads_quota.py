@@ -1,5 +1,6 @@
 """The pending uploads' quota holds under parallel creations in several gunicorn workers,
-with the submissions in SQLite and in PostgreSQL (docs/uploads.md "The quota")."""
+with the submissions in SQLite and in PostgreSQL (docs/uploads.md "The quota"); and the
+slow-client guard cuts off a stalled part with a clear answer, keeping nothing of it."""
 
 from __future__ import annotations
 
@@ -10,11 +11,21 @@ import pytest
 from tests.postgres import new_database, pg_url  # noqa: F401 (a fixture)
 from tests.web.newsroom import newsroom_secret
 from tests.web.server import make_server
-from tests.web.tus_client import Tus, file_envelope, message_envelope, reply, uploads_dir
+from tests.web.tus_client import (
+    Tus,
+    cookie_header,
+    file_envelope,
+    message_envelope,
+    pending,
+    raw,
+    reply,
+    uploads_dir,
+)
 from tipline.format.stream import decrypt_bytes
 
 MIB = 1024 * 1024
-SETTINGS = "max_upload_mb = 1\nmax_pending_mb = 3\nmax_pending_uploads = 5\nworkers = 3\n"
+# body_idle_s = 1: a part whose body stalls for a second is cut off (tipline/web/slowbody.py).
+SETTINGS = "max_upload_mb = 1\nmax_pending_mb = 3\nmax_pending_uploads = 5\nworkers = 3\nbody_idle_s = 1\n"
 
 
 def parallel_creations(tus: Tus, n: int, length: int) -> list:
@@ -36,6 +47,21 @@ def waiting(srv) -> list[str]:
     """The uploads that count against the quota: a sidecar without a commit marker."""
     names = {p.name for p in uploads_dir(srv).iterdir()}
     return [n for n in names if n.endswith(".json") and n.replace(".json", ".done") not in names]
+
+
+def stalled_part_is_cut_off(srv, tus: Tus) -> None:
+    """Half a part, then nothing: after body_idle_s the server answers 408 and keeps none of it."""
+    upload_id = tus.create(4000)
+    assert tus.patch(upload_id, 0, b"a" * 1000).status == 204
+    before = pending(srv)
+    head = (
+        f"PATCH /uploads/{upload_id} HTTP/1.1\r\nHost: x\r\nCookie: {cookie_header(srv)}\r\n"
+        f"Tipline-CSRF-Token: {tus.token}\r\nContent-Type: application/offset+octet-stream\r\n"
+        f"Upload-Offset: 1000\r\nContent-Length: 3000\r\n\r\n"
+    ).encode()
+    answer = raw(srv, head + b"b" * 1500, close_after=False)  # the connection stays open, silent
+    assert answer.startswith(b"HTTP/1.1 408") and b"Tus-Resumable: 1.0.0" in answer
+    assert pending(srv) == before and tus.head(upload_id).header("Upload-Offset") == "1000"
 
 
 @pytest.mark.parametrize("db", ["sqlite", "postgresql"])
@@ -74,6 +100,7 @@ def test_parallel_creations_cannot_pass_the_quota(db, request, tmp_path, keydir)
         assert tus.request("DELETE", first).status == 204
         r = tus.commit([tus.send(env, part=256 * 1024)])
         assert r.status == 200
+        stalled_part_is_cut_off(srv, tus)
     finally:
         srv.stop()
     # Both tips are whole (test_uploads_http.py decrypts one with the real export and offline tool).
