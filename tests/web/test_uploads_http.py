@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from urllib.parse import urlencode
 
 import pytest
 
@@ -318,6 +319,9 @@ def test_commit_refusals_keep_the_uploads(server, tus, keydir):
     assert no_csrf.commit([upload_id]).status == 403
     assert tus.commit([upload_id, upload_id]).status == 400  # the same upload twice
     assert tus.commit([upload_id], headers={}).status == 400  # a first tip without its codename's key
+    body = urlencode({"csrf_token": tus.token, "upload": upload_id, "message": "in the clear"}).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **first_tip_headers()}
+    assert server.request("POST", "/submit?sealed=browser", body, headers).status == 400
     assert (server.submission_count(), pending(server)) == before
 
 
