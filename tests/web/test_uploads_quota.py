@@ -10,7 +10,7 @@ import pytest
 
 from tests.postgres import new_database, pg_url  # noqa: F401 (a fixture)
 from tests.web.newsroom import newsroom_secret
-from tests.web.server import make_server
+from tests.web.server import fill_disk, make_server
 from tests.web.tus_client import (
     Tus,
     cookie_header,
@@ -107,3 +107,26 @@ def test_parallel_creations_cannot_pass_the_quota(db, request, tmp_path, keydir)
     secret = newsroom_secret(keydir)
     opened = sorted(decrypt_bytes(p.read_bytes(), [secret])[1] for p in srv.data_dir.rglob("*.envelope"))
     assert opened == [b"committed before the rush", b"w" * 600_000]
+
+
+def test_a_full_disk_refuses_parts_and_commits_with_503_and_the_uploads_stay(tmp_path, keydir, small_disk):
+    srv = make_server(tmp_path, keydir / "journalist.pub").start()
+    try:
+        tus = Tus(srv)
+        env = file_envelope(keydir, b"d" * 1_500_000)
+        ids = [tus.send(message_envelope(keydir, "sent before the disk filled")), tus.send(env)]
+        later = tus.create(500_000)
+        fill_disk(small_disk / "filler")
+        before = pending(srv)
+        r = tus.patch(later, 0, b"p" * 500_000)
+        assert r.status == 503 and r.header("Retry-After") == "3600"
+        r = tus.commit(ids)
+        assert r.status == 503 and reply(r)["ok"] is False
+        assert pending(srv) == before and srv.submission_count() == 0
+        assert tus.head(later).header("Upload-Offset") == "0"
+        (small_disk / "filler").unlink()  # space returns: the same commit goes through
+        r = tus.commit(ids)
+        assert r.status == 200 and srv.submission_count() == 1
+    finally:
+        srv.stop()
+    assert "Traceback" not in srv.log_path.read_text()
