@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.conftest import submission_folders
+from tests.web.conversations import store
 from tests.web.server import first_tip_headers
 from tests.web.tus_client import (
     MIB,
@@ -98,13 +99,17 @@ def test_full_flow_in_parts_decrypts_byte_for_byte(server, tus, keydir, export_a
         offset += size
         assert r.header("Upload-Offset") == str(offset) == tus.head(upload_id).header("Upload-Offset")
     message_id = tus.send(envs[0])
-    assert server.submission_count() == before  # nothing a journalist could see before the commit
+    # Nothing a journalist could see before the commit: the store lists what the journalist app lists.
+    listed = {s.id for s in store(server).store.list()}
+    assert server.submission_count() == before == len(listed)
     held = (uploads_dir(server) / upload_id).read_bytes()
     assert held == envs[1] and MARKER not in held
 
     r = tus.commit([message_id, upload_id])
     assert r.status == 200 and reply(r) == {"ok": True}
     assert server.submission_count() == before + 1
+    (new,) = [s for s in store(server).store.list() if s.id not in listed]
+    assert (new.item_count, new.sealed_by) == (2, "browser")
     stored = envelopes_stored(server)
     assert envs[0] in stored.values() and envs[1] in stored.values()
     # The uploads' data went; their markers stay until they expire, and say nothing but that.
