@@ -244,8 +244,7 @@ def test_slow_sealing_estimate_and_lost_connection(open_tab, site, tmp_path):
     assert tab.page.inner_text("#status") == LOST
     assert tab.page.is_enabled("#send") and tab.page.is_hidden("#progress-box")
     assert any(
-        re.fullmatch(r"Encrypting big\.bin \(1 of 1\): \d+% · About \d+ min left", p)
-        for p in tab.progress
+        re.fullmatch(r"Encrypting big\.bin \(1 of 1\): \d+% · About \d+ min left", p) for p in tab.progress
     ), tab.progress
     assert any(p.startswith("Sending securely") for p in tab.progress)
     assert site.submission_count() == before

@@ -15,6 +15,7 @@ from werkzeug.exceptions import BadRequest
 
 from tipline.format.keys import PublicKey
 from tipline.store.submissions import Intake, IntakeError
+from tipline.store.upload_commit import commit_uploads
 from tipline.textmark import N_
 
 from .security import check_origin
@@ -36,11 +37,8 @@ def receive(begin: Begin) -> Intake:
     req: UploadRequest = request  # type: ignore[assignment]
     browser = sealed_in_browser()
     req.sealed_by = "browser" if browser else "server"
-    limit = t.settings.max_upload_bytes
-    if browser:
-        # Envelopes are larger than what they hold: Padmé adds at most 11.8 %,
-        # and each item carries a header and its metadata (a few KiB at most).
-        limit = limit * 112 // 100 + (t.settings.max_files + 1) * 8192
+    # Envelopes are larger than what they hold (Settings.max_sealed_bytes).
+    limit = t.settings.max_sealed_bytes if browser else t.settings.max_upload_bytes
     req.intake = intake = begin(req.sealed_by, t.keyring.active(), limit, t.settings.max_files + 1)
     try:
         try:
@@ -50,14 +48,19 @@ def receive(begin: Begin) -> Intake:
         # Fields other than the message (an old page's honeypot, an autofill) are ignored,
         # never a reason to drop a tip: see "Spam bots" in docs/threat-model.md.
         t.csrf.check(request, form.get("csrf_token"))
-        for item in list(intake.items):
-            if not browser and item.meta.name == "" and item.empty:  # type: ignore[attr-defined]
-                intake.drop(item)  # a file field left empty
         message = form.get("message", "")
         if browser and message:
             raise IntakeError(
                 N_("This page sent an unencrypted message; nothing was kept. Reload and send again.")
             )
+        upload_ids = form.getlist("upload")
+        if browser and upload_ids:  # the commit of envelopes sent in parts (docs/uploads.md)
+            if not commit_uploads(current_app.extensions["tipline_uploads"], upload_ids, intake):
+                intake.abort()  # committed before: a retry whose answer was lost
+            return intake
+        for item in list(intake.items):
+            if not browser and item.meta.name == "" and item.empty:  # type: ignore[union-attr]
+                intake.drop(item)  # a file field left empty
         if message.strip():
             intake.add_message(message)
         intake.commit()
