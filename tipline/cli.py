@@ -8,39 +8,23 @@ flags, then calls the store or the server; errors print one plain line.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import re
 import sys
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tipline import __version__
-from tipline.config import ConfigError, Settings, load_settings
+from tipline.cli_common import (
+    CliError,
+    data_folder_errors,
+    give_to_folder_owner,
+    open_accounts,
+    open_store,
+    settings_for,
+)
+from tipline.cli_data import cmd_export, cmd_keys, cmd_purge, days
+from tipline.cli_journalist import cmd_journalist
+from tipline.config import ConfigError, Settings
 from tipline.ops.torcontrol import DEFAULT_SOCKET as DEFAULT_CONTROL_SOCKET
-
-
-class CliError(Exception):
-    """A problem to print on one line, with the exit code."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _settings(args: argparse.Namespace, **flags) -> Settings:
-    try:
-        return load_settings(args.data_dir, config_file=getattr(args, "config", None), **flags)
-    except ConfigError as e:
-        raise CliError(str(e), 2) from None
-
-
-def _store(settings: Settings):
-    from tipline.store.db import make_engine, make_sessions
-    from tipline.store.submissions import SubmissionStore
-
-    engine = make_engine(settings.db_url, data_dir=settings.data_dir)  # SchemaError: main() says it
-    return SubmissionStore(settings.store_dir, make_sessions(engine))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -49,7 +33,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from tipline.store.keyring import Keyring
     from tipline.web.app import create_journalist_app, create_source_app
 
-    settings = _settings(
+    settings = settings_for(
         args,
         bind=args.bind,
         max_upload_mb=args.max_upload_mb,
@@ -91,268 +75,46 @@ def _check_newsroom(settings: Settings) -> None:
         raise CliError(str(e), 2) from None
 
 
-@contextlib.contextmanager
-def _data_folder_errors(cannot: str, advice: str) -> Iterator[None]:
-    """A secret file, file system or database problem while setting up, as one line: what, why, what to do."""
-    from sqlalchemy.exc import OperationalError
-
-    from tipline.store.secretfile import SecretFileError
-
-    try:
-        yield
-    except SecretFileError as e:
-        raise CliError(str(e)) from None
-    except (OSError, OperationalError) as e:
-        why = e.strerror if isinstance(e, OSError) else str(e.orig)
-        raise CliError(f"{cannot} ({why}). {advice}") from None
-
-
 def _prepare(app: str, settings: Settings) -> int:
     """Make what the app's workers would otherwise make at boot; return the uploads removed."""
     from tipline.store.secretfile import load_or_create
 
-    with _data_folder_errors(
+    with data_folder_errors(
         f"Cannot prepare the data folder {settings.data_dir}",
         "Check that its disk has free space and that this user may write there, then start again.",
     ):
-        store = _store(settings)
+        store = open_store(settings)
         load_or_create(settings.csrf_secret_path(app))
         if app == "journalist":
             from tipline.store.activity import ActivityLog
 
             # Its tables (the activity log's too) and key file, before workers race to make them.
-            ActivityLog(_accounts(settings).sessions)
+            ActivityLog(open_accounts(settings).sessions)
             return 0
         load_or_create(settings.install_salt_path, size=16)
         load_or_create(settings.source_session_key_path)
         return store.recover()
 
 
-def _accounts(settings: Settings):
-    """The accounts database (accounts_database_url) and the TOTP key, both under DATA_DIR/journalist/."""
-    from tipline.store.accounts import open_accounts
-
-    return open_accounts(settings.accounts_db_url, settings.totp_key_path, data_dir=settings.data_dir)
-
-
-def _give_to_folder_owner(folder: Path) -> None:
-    """Run by root: hand what it made in DATA_DIR/journalist/ to that folder's owner.
-
-    Otherwise the first `tipline journalist add` would leave accounts.db and
-    totp.key owned by root, and the journalist app's user could not open them.
-    """
-    if os.geteuid() != 0 or not folder.is_dir():
-        return
-    owner = folder.stat()
-    if owner.st_uid == 0:
-        return
-    for p in folder.iterdir():
-        st = p.lstat()
-        if st.st_uid == 0 and not p.is_symlink():
-            os.chown(p, owner.st_uid, owner.st_gid)
-
-
-def _show_totp(uri: str) -> None:
-    import io
-
-    import segno
-
-    qr = io.StringIO()
-    segno.make(uri, error="m").terminal(out=qr, compact=True)
-    print("Scan this with the journalist's authenticator app (or type the secret from the line below):")
-    print(qr.getvalue())
-    print(uri)
-
-
-def cmd_journalist(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    try:
-        return _journalist(args, settings)
-    finally:
-        _give_to_folder_owner(settings.journalist_private_dir)
-
-
-def _journalist(args: argparse.Namespace, settings: Settings) -> int:
-    from tipline.store.accounts import AccountError
-    from tipline.store.activity import ADMIN, ActivityLog
-    from tipline.store.secretfile import SecretFileError
-
-    try:
-        accounts = _accounts(settings)
-    except SecretFileError as e:
-        raise CliError(str(e)) from None
-    except OSError as e:
-        raise CliError(
-            f"Cannot open the journalist accounts in {settings.journalist_private_dir} ({e.strerror}). "
-            "Run this as root, or as the journalist app's user."
-        ) from None
-    log = ActivityLog(accounts.sessions)
-    try:
-        if args.j_command == "add":
-            passphrase = None
-            if args.passphrase_file:
-                try:
-                    passphrase = args.passphrase_file.read_text("utf-8").split("\n", 1)[0]
-                except (OSError, UnicodeDecodeError) as e:
-                    raise CliError(f"Cannot read {args.passphrase_file}: {e}") from None
-            enrolment = accounts.add(args.name, passphrase)
-            log.record(ADMIN, "account_added", f"name={enrolment.name}")
-            print(f"Added journalist {enrolment.name}.")
-            if passphrase is None:
-                print(
-                    f"Passphrase (give it to them privately; it is not shown again): {enrolment.passphrase}"
-                )
-            _show_totp(enrolment.totp_uri)
-        elif args.j_command == "list":
-            names = accounts.names()
-            print(
-                "\n".join(names) if names else "No journalists yet. Add one with: tipline journalist add NAME"
-            )
-        elif args.j_command == "remove":
-            accounts.remove(args.name)
-            log.record(ADMIN, "account_removed", f"name={args.name}")
-            print(f"Removed {args.name} and ended their sessions.")
-        elif args.j_command == "reset-totp":
-            uri = accounts.reset_totp(args.name)
-            log.record(ADMIN, "account_changed", f"name={args.name} change=reset-totp")
-            print(f"New authenticator secret for {args.name}; the old one no longer works.")
-            _show_totp(uri)
-    except AccountError as e:
-        raise CliError(str(e)) from None
-    return 0
-
-
 def cmd_log(args: argparse.Namespace) -> int:
     from tipline.ops.activity_cli import LogError, run
 
-    settings = _settings(args)
+    settings = settings_for(args)
     try:
         return run(args, settings)
     except LogError as e:
         raise CliError(str(e), e.code) from None
     finally:
-        _give_to_folder_owner(settings.journalist_private_dir)
+        give_to_folder_owner(settings.journalist_private_dir)
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
     from tipline.ops.backup_cli import BackupCliError, run_backup, run_restore
 
     try:
-        return (run_backup if args.command == "backup" else run_restore)(args, _settings(args))
+        return (run_backup if args.command == "backup" else run_restore)(args, settings_for(args))
     except BackupCliError as e:
         raise CliError(str(e), e.code) from None
-
-
-def _record(settings: Settings, action: str, detail: str, forget: Iterable[str] = ()) -> None:
-    """Put what a command did in the activity log (tipline/ops/activity_cli.py), owned as the app needs.
-
-    The action is done by then: a log that cannot be written is a warning on stderr, not a failure.
-    """
-    from tipline.ops.activity_cli import record_admin
-
-    try:
-        warning = record_admin(settings, action, detail, forget)
-    finally:
-        _give_to_folder_owner(settings.journalist_private_dir)
-    if warning:
-        print(f"tipline: {warning}", file=sys.stderr)
-
-
-def _days(text: str) -> int:
-    if not text.endswith("d") or not text[:-1].isdigit():
-        raise argparse.ArgumentTypeError("give a number of days, like 30d")
-    return int(text[:-1])
-
-
-def cmd_purge(args: argparse.Namespace) -> int:
-    from tipline.store.uploads import open_uploads
-
-    settings = _settings(args)
-    after = args.after_download if args.after_download is not None else settings.delete_after_download_days
-    retention = args.older_than is not None or bool(after)
-    # Expired uploads in parts always go (docs/uploads.md), whatever the retention; a purge with no
-    # retention set does only that, so a timer without --older-than still cleans them.
-    with _data_folder_errors(
-        "Cannot delete the expired unfinished uploads",
-        "Check that this user is in the data folder's group and may write there, then run it again.",
-    ):
-        expired = open_uploads(settings).remove_expired()
-    print(f"Removed {expired} unfinished upload(s) past their time limit.")
-    if not retention:
-        if args.uploads_only:
-            return 0
-        raise CliError(
-            "Say what to purge: --older-than 30d, and/or --after-download 7d "
-            "(or set delete_after_download_days), or --uploads-only.",
-            2,
-        )
-    store = _store(settings)
-    ids = store.expired(args.older_than, after)
-    n, gone = store.delete(ids)
-    print(f"Purged {n} submission(s).")
-    if n:
-        _record(settings, "delete", f"submissions={n} conversations_deleted={len(gone)} by=retention", gone)
-    return 0
-
-
-def cmd_keys(args: argparse.Namespace) -> int:
-    from tipline.store.keyring import Keyring, KeyringError, compact
-
-    settings = _settings(args)
-    ring = Keyring(settings.keys_dir)
-    try:
-        if args.keys_command == "add":
-            try:
-                # "-": standard input, for `runuser -u tipline -- tipline keys add ... - < key.pub`.
-                text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text("utf-8")
-            except (OSError, UnicodeDecodeError) as e:
-                raise CliError(f"Cannot read {args.file}: {e}") from None
-            key = ring.add(text)
-            _record(settings, "key_added", f"key={compact(key.fingerprint)}")
-            print(f"Added key {key.fingerprint}. New tips are sealed to {len(ring.active())} key(s).")
-            print("Check this fingerprint with the journalist over a channel you trust.")
-        elif args.keys_command == "list":
-            active = ring.active()
-            if not active:
-                print("No active keys. Add one with: tipline keys add --data-dir DIR FILE.pub")
-            for k in active:
-                print(f"active   {k.fingerprint}")
-            for k in ring.retired():
-                print(f"retired  {k.fingerprint}")
-        elif args.keys_command == "retire":
-            key = ring.retire(args.fingerprint)
-            _record(settings, "key_retired", f"key={compact(key.fingerprint)}")
-            print(f"Retired {key.fingerprint}: new tips are no longer sealed to it.")
-    except KeyringError as e:
-        raise CliError(str(e)) from None
-    return 0
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from tipline.format.bundle import BundleError
-    from tipline.store.export import export_to_file
-    from tipline.store.keyring import Keyring, KeyringError
-
-    if args.out.exists():
-        raise CliError(f"{args.out} already exists; choose another --out.")
-    since = args.since
-    if since is not None:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", since):
-            since += "T00:00Z"
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:00Z", since):
-            raise CliError("--since takes a day (2026-11-26) or an hour in UTC (2026-11-26T15:00Z).", 2)
-    settings = _settings(args)
-    try:
-        # The newsroom's keys travel in the bundle: tipline-offline reply seals to them.
-        keys = Keyring(settings.keys_dir).active()
-    except KeyringError as e:
-        raise CliError(str(e)) from None
-    try:
-        subs, envs = export_to_file(_store(settings), args.out, since=since, newsroom_keys=keys)
-    except BundleError as e:
-        raise CliError(str(e)) from None
-    print(f"Wrote {args.out}: {subs} submission(s), {envs} envelope(s), all still encrypted.")
-    return 0
 
 
 def cmd_onion(args: argparse.Namespace) -> int:
@@ -396,19 +158,19 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_upgrade(args: argparse.Namespace) -> int:
     from tipline.ops.upgrade import UpgradeError, run
 
-    settings = _settings(args)
+    settings = settings_for(args)
     try:
         return run(settings)
     except UpgradeError as e:
         raise CliError(str(e), e.code) from None
     finally:
-        _give_to_folder_owner(settings.journalist_private_dir)  # accounts.db, totp.key if it made them
+        give_to_folder_owner(settings.journalist_private_dir)  # accounts.db, totp.key if it made them
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from tipline.demo import run_demo
 
-    with _data_folder_errors(
+    with data_folder_errors(
         f"Cannot set up the demo in {args.dir}",
         "Check that this user may write there, or give another folder with --dir.",
     ):
@@ -418,13 +180,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_notify(args: argparse.Namespace) -> int:
     from tipline.notify.command import NotifyProblem, notify
 
-    settings = _settings(args)
+    settings = settings_for(args)
     try:
         return notify(args, settings)
     except NotifyProblem as e:
         raise CliError(str(e), e.code) from None
     finally:
-        _give_to_folder_owner(settings.journalist_private_dir)  # its state file, beside accounts.db
+        give_to_folder_owner(settings.journalist_private_dir)  # its state file, beside accounts.db
 
 
 def cmd_install(args: argparse.Namespace) -> int:
@@ -484,10 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     j.set_defaults(func=cmd_journalist)
 
     pu = with_data_dir(sub.add_parser("purge", help="delete old submissions (retention)"))
-    pu.add_argument("--older-than", type=_days, help="delete what arrived more than this long ago, e.g. 30d")
+    pu.add_argument("--older-than", type=days, help="delete what arrived more than this long ago, e.g. 30d")
     pu.add_argument(
         "--after-download",
-        type=_days,
+        type=days,
         help="delete what was first downloaded more than this long ago, e.g. 7d",
     )
     pu.add_argument(

@@ -59,9 +59,9 @@ def _write_private(path: Path, text: str) -> None:
 
 def _demo_journalist(settings, details: Path) -> tuple[str, str] | str:
     """(passphrase, TOTP URI) of the demo journalist, made on first run; or what to do instead."""
-    from tipline.cli import _accounts  # the same accounts `tipline journalist add` opens
+    from tipline.cli_common import open_accounts  # the same accounts `tipline journalist add` opens
 
-    accounts = _accounts(settings)
+    accounts = open_accounts(settings)
     if JOURNALIST in accounts.names():
         lines = details.read_text().splitlines() if details.exists() else []
         if len(lines) == 2:
@@ -95,7 +95,7 @@ def _page_options(org: str | None, lang: str | None) -> dict[str, str] | str:
 def run_demo(folder: Path, port: int, org: str | None = None, lang: str | None = None) -> int:
     """Set up (or reuse) the demo folder, serve both apps, print how to use them, and wait."""
     from tipline import demo_servers
-    from tipline.cli import _show_totp, _store
+    from tipline.cli_common import open_store, show_totp
     from tipline.config import load_settings
     from tipline.store.keyring import Keyring
 
@@ -119,7 +119,7 @@ def run_demo(folder: Path, port: int, org: str | None = None, lang: str | None =
         ring.add((keys / "journalist.pub").read_text())
 
     settings = load_settings(data)
-    _store(settings)  # the tables, once, before two apps start on the same database
+    open_store(settings)  # the tables, once, before two apps start on the same database
     account = _demo_journalist(settings, folder / "demo-journalist.txt")
     if isinstance(account, str):
         print(f"tipline: {account}", file=sys.stderr)
@@ -162,7 +162,7 @@ Tipline demo: both sides of a tip line, on this machine only.
 """,
         flush=True,
     )
-    _show_totp(uri)
+    show_totp(uri)
     print(
         f"""Secret:           {secret}
 
