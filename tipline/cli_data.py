@@ -28,7 +28,8 @@ def cmd_purge(args: argparse.Namespace) -> int:
         "Check that this user is in the data folder's group and may write there, then run it again.",
     ):
         expired = open_uploads(settings).remove_expired()
-    print(f"Removed {expired} unfinished upload(s) past their time limit.")
+    if expired or args.uploads_only:  # a daily timer's log says nothing when nothing went
+        print(f"Removed {expired} unfinished upload(s) past their time limit.")
     if not retention:
         if args.uploads_only:
             return 0
