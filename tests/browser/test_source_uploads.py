@@ -302,3 +302,32 @@ def test_the_tabs_memory_does_not_grow_with_the_file(playwright_instance, site, 
     # Their peak is the parts sent but not yet collected (V8 collects them with the sealer's own
     # garbage, every few dozen MiB): far below the file, and not four times the 25 MB one's.
     assert grown[100] < 160 * MIB and grown[100] < 1.5 * grown[25] + 64 * MIB, grown
+
+
+def test_stop_sending_deletes_what_arrived(open_tab, fresh_site, proxy, tmp_path):
+    path = tmp_path / "draft.bin"
+    make_file(path, 9 * MIB, seed=9)
+    tab = open_tab("wasm", SimpleNamespace(url=proxy.url), record_bodies=False)
+    tab.goto("/")
+    tab.page.set_input_files("#files", str(path))
+    proxy.hold_after(5 * MIB)
+    tab.page.click("#send")
+    assert proxy.held.wait(300)
+    ((_name, record),) = records(tab).items()
+    upload_id = re.search(r'"id":"([^"]+)"', record)[1]
+    tab.page.click("#stop")
+    expect_status = "Sending stopped. Your tip was not sent."
+    tab.page.wait_for_function(f"() => document.getElementById('status').textContent === {expect_status!r}")
+    proxy.release()
+    assert records(tab) == {}
+    assert (
+        tab.page.is_enabled("#send") and tab.page.is_hidden("#stop") and tab.page.is_hidden("#progress-box")
+    )
+    for _ in range(100):  # the DELETE, tried again while the cut part is cut back (423)
+        head = fresh_site.request("HEAD", f"/uploads/{upload_id}", headers={"Tus-Resumable": "1.0.0"})
+        if head.status == 404:
+            break
+        time.sleep(0.2)
+    assert head.status == 404
+    assert "DELETE" in [method for method, _url, _headers, _body in tab.sent]
+    assert fresh_site.submission_count() == 0

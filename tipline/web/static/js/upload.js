@@ -602,17 +602,28 @@
     }
   }
 
-  // The source stopped: the uploads go, and so do their records (best effort: what stays
-  // expires on the server within its time limit).
+  // The source stopped: the uploads go, and so do their records. Best effort: a DELETE answered
+  // 423 (the part just cut off is still being cut back) or lost is tried a few times; what stays
+  // expires on the server within its time limit.
   function forget(items, csrf) {
     items.forEach(function (it) {
       dropRecord(it.record);
       if (!it.state || !it.state.id) return;
-      var xhr = new XMLHttpRequest();
-      xhr.open("DELETE", "/uploads/" + it.state.id);
-      xhr.setRequestHeader("Tus-Resumable", "1.0.0");
-      xhr.setRequestHeader("Tipline-CSRF-Token", csrf);
-      xhr.send();
+      var url = "/uploads/" + it.state.id;
+      (function attempt(tries) {
+        var xhr = new XMLHttpRequest();
+        xhr.open("DELETE", url);
+        xhr.setRequestHeader("Tus-Resumable", "1.0.0");
+        xhr.setRequestHeader("Tipline-CSRF-Token", csrf);
+        function again() {
+          if (tries < 4) setTimeout(attempt, 1000 * DELAYS[tries], tries + 1);
+        }
+        xhr.onload = function () {
+          if (xhr.status === 423 || xhr.status >= 500) again();
+        };
+        xhr.onerror = again;
+        xhr.send();
+      })(0);
     });
   }
 
