@@ -31,11 +31,19 @@ from typing import Any
 FIREFOX = os.environ.get("TIPLINE_FIREFOX") or shutil.which("firefox-esr") or "firefox-esr"
 STARTUP_TIMEOUT = 90  # s: a cold start on a busy 2-core machine
 
-# Tor Browser's "Safer" security level (its security-level prefs): no JIT, no WebAssembly.
+# Tor Browser's "Safer" security level: what its security-level module sets at Safer (no JIT, no
+# WebAssembly or asm.js, regular expressions interpreted, no MathML, no SVG or Graphite fonts), and
+# privacy.resistFingerprinting, which Tor Browser has on at every level. NoScript's part of Safer
+# (script blocked on plain-HTTP sites) does not apply: a tip line is an .onion, which it trusts.
 SAFER: dict[str, object] = {
     "javascript.options.ion": False,
     "javascript.options.baselinejit": False,
+    "javascript.options.native_regexp": False,
+    "javascript.options.asmjs": False,
     "javascript.options.wasm": False,
+    "mathml.disabled": True,
+    "gfx.font_rendering.graphite.enabled": False,
+    "gfx.font_rendering.opentype_svg.enabled": False,
     "privacy.resistFingerprinting": True,
 }
 
