@@ -4,7 +4,9 @@ Tor Browser is Firefox ESR; Safer turns off both JITs and WebAssembly, so libsod
 plain-JS build, as in jitless Chromium (tests/browser/firefox.py has the prefs). A source sends
 a message and a file; the page seals them (the server records sealed_by=browser), the real
 `tipline export` and `tipline-offline decrypt` give them back byte for byte, and the codename
-the page showed opens the conversation and its reply. Without JavaScript (a second profile) the
+the page showed opens the conversation and its reply. A file whose envelope is three parts goes
+through the resumable upload path (docs/uploads.md: one upload per item, sent in parts, then one
+commit) and decrypts byte for byte. Without JavaScript (a second profile) the
 same form posts and the server seals. No test may make Firefox try any network: each checks the
 trap proxy was asked nothing, and the first checks the prefs and that the trap would see a try.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections import Counter
 
 from tests.browser.conftest import THANKS, export_and_decrypt, scan, submission_with
 from tests.browser.firefox import OFFLINE, SAFER, Firefox, NetworkTrap
@@ -133,4 +136,43 @@ def test_tip_without_javascript_in_firefox(firefox_js_off, site: Server, keydir,
     assert (sub / "message.txt").read_bytes() == f"no script {marker}".encode()
     assert (sub / "files" / "note.txt").read_bytes() == note.read_bytes()
     assert json.loads((sub / "items.json").read_text())["sealed_by"] == "server"
+    assert scan(marker.encode(), site.data_dir, site.tmp_dir) == []
+
+
+# -- the upload path: an envelope of several parts (docs/uploads.md) ------------------------------
+
+PART = 4 << 20  # upload.js sends parts of 4 MiB
+# Every request the page made to the upload protocol: [url, initiator], from Resource Timing.
+UPLOAD_REQUESTS = """return performance.getEntriesByType("resource")
+  .filter((e) => new URL(e.name).pathname.startsWith("/uploads"))
+  .map((e) => [new URL(e.name).pathname, e.initiatorType]);"""
+
+
+def test_file_of_several_parts_sent_in_parts_at_safer_decrypts(firefox, site: Server, keydir, tmp_path):
+    marker = f"FIREFOX-PARTS-{secrets.token_hex(8)}"
+    big = tmp_path / f"video-{marker}.bin"
+    big.write_bytes(f"{marker}\n".encode() + os.urandom(2 * PART))  # its envelope: three parts
+    client = firefox.client
+    client.navigate(site.url + "/")
+    wait_for(firefox, "document.getElementById('tip-form').dataset.crypto === 'ready'")
+    type_into(firefox, "#message", marker)
+    type_into(firefox, "#files", str(big))
+    pending = site.data_dir / "store" / "pending" / "uploads"
+    done_before = set(pending.glob("*.done"))
+    client.find_element("css selector", "#send").click()
+    codename_shown(firefox)
+
+    # Two uploads made and committed, the message's and the file's, and the file's took three
+    # requests or more (its parts; a HEAD too if one was resumed): the tus path, not one POST.
+    assert len(set(pending.glob("*.done")) - done_before) == 2
+    requests = client.execute_script(UPLOAD_REQUESTS)
+    assert all(kind == "xmlhttprequest" for _, kind in requests), requests
+    assert [p for p, _ in requests].count("/uploads") == 2  # the two creations
+    per_upload = Counter(p for p, _ in requests if p != "/uploads")
+    assert len(per_upload) == 2 and max(per_upload.values()) >= 3, requests
+
+    sub = submission_with(export_and_decrypt(site, keydir, tmp_path / "out"), marker)
+    assert (sub / "message.txt").read_bytes() == marker.encode()
+    assert (sub / "files" / big.name).read_bytes() == big.read_bytes()
+    assert json.loads((sub / "items.json").read_text())["sealed_by"] == "browser"
     assert scan(marker.encode(), site.data_dir, site.tmp_dir) == []
