@@ -36,7 +36,7 @@ from urllib.parse import parse_qs
 import pytest
 
 import tipline
-from tests.browser.firefox import FIREFOX, Firefox, NetworkTrap, launch
+from tests.browser.firefox import FIREFOX, Firefox, NetworkTrap, launch, marionette_driver
 from tests.conftest import export_and_decrypt as export_bundle_and_decrypt
 from tests.conftest import missing, submission_folders, unavailable
 from tests.web.server import Server, make_server
@@ -465,7 +465,7 @@ def firefox_trap() -> Iterator[NetworkTrap]:
 def _firefoxes(tmp_path_factory, firefox_trap) -> Iterator[Callable[[bool], Firefox]]:
     """Up to two firefox-esr processes per module: JavaScript on, and off (a second profile)."""
     try:
-        import marionette_driver  # noqa: F401
+        marionette_driver()
     except ImportError:
         unavailable("marionette-driver is not installed (pip install -e '.[test]')")
     if not os.access(FIREFOX, os.X_OK):

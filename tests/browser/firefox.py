@@ -24,8 +24,10 @@ import socketserver
 import subprocess
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 FIREFOX = os.environ.get("TIPLINE_FIREFOX") or shutil.which("firefox-esr") or "firefox-esr"
@@ -151,6 +153,20 @@ OFFLINE: dict[str, object] = {
 }
 
 
+def marionette_driver() -> ModuleType:
+    """The marionette_driver package (ImportError if missing), imported without its noise.
+
+    Importing it imports mozrunner and mozinfo, which warn of Python APIs they still use
+    (telnetlib, distro.linux_distribution); the harness uses neither.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import marionette_driver.marionette
+        import marionette_driver.wait
+
+    return marionette_driver
+
+
 def trap_prefs(port: int) -> dict[str, object]:
     """Every non-loopback request goes to the trap on PORT, never past it, never directly."""
     return {
@@ -240,7 +256,7 @@ def launch(work: Path, trap: NetworkTrap, extra: dict[str, object] | None = None
     (as root in CI, HOME may be /root or unset); MOZ_ variables keep away the crash reporter
     and the safe-mode prompt a killed run would otherwise bring on the next start.
     """
-    from marionette_driver.marionette import Marionette
+    Marionette = marionette_driver().marionette.Marionette
 
     profile = work / "profile"
     home = work / "home"

@@ -19,7 +19,7 @@ import secrets
 from collections import Counter
 
 from tests.browser.conftest import THANKS, export_and_decrypt, scan, submission_with
-from tests.browser.firefox import OFFLINE, SAFER, Firefox, NetworkTrap
+from tests.browser.firefox import OFFLINE, SAFER, Firefox, NetworkTrap, marionette_driver
 from tests.web.conversations import add_reply, conversation, store
 from tests.web.server import Server
 
@@ -28,10 +28,10 @@ LONG = 180  # s: sodium.js and sodium-sumo.js start slowly without a JIT
 
 def wait_for(ff: Firefox, script: str, timeout: float = LONG) -> object:
     """Wait until SCRIPT (a JS expression) is truthy in the page; returns its value."""
-    from marionette_driver import Wait
-
-    return Wait(ff.client, timeout=timeout, interval=0.2).until(
-        lambda m: m.execute_script(f"return {script};"), message=f"waiting for {script}"
+    return (
+        marionette_driver()
+        .wait.Wait(ff.client, timeout=timeout, interval=0.2)
+        .until(lambda m: m.execute_script(f"return {script};"), message=f"waiting for {script}")
     )
 
 
@@ -45,11 +45,13 @@ def type_into(ff: Firefox, selector: str, text: str) -> None:
 
 def codename_shown(ff: Firefox) -> str:
     """The seven words of a first tip, once the page (or the POST's answer) shows them."""
-    from marionette_driver import Wait
-
-    found = Wait(ff.client, timeout=LONG, interval=0.2).until(
-        lambda m: [e for e in m.find_elements("css selector", "#codename") if e.text.strip()],
-        message="waiting for the codename",
+    found = (
+        marionette_driver()
+        .wait.Wait(ff.client, timeout=LONG, interval=0.2)
+        .until(
+            lambda m: [e for e in m.find_elements("css selector", "#codename") if e.text.strip()],
+            message="waiting for the codename",
+        )
     )
     assert found
     assert text_of(ff, "h1") == THANKS
