@@ -482,6 +482,7 @@ def _firefoxes(tmp_path_factory, firefox_trap) -> Iterator[Callable[[bool], Fire
     yield get
     for ff in launched.values():
         ff.close()
+    assert all(ff.group_gone() for ff in launched.values()), "a Firefox process outlived its tests"
 
 
 def _fresh_tab(ff: Firefox) -> Firefox:
@@ -500,13 +501,19 @@ def _fresh_tab(ff: Firefox) -> Firefox:
     return ff
 
 
+def _no_network_tried(ff: Firefox, trap: NetworkTrap) -> None:
+    """Nothing went to the trap proxy, and nothing tried to connect past it (Necko logs that)."""
+    assert trap.asked == [], f"Firefox tried to reach a network: {trap.asked}"
+    assert "Non-local network connections are disabled" not in ff.log_path.read_text(errors="replace")
+
+
 @pytest.fixture
 def firefox(_firefoxes, firefox_trap) -> Iterator[Firefox]:
     """Firefox ESR at Safer with JavaScript on, in a fresh tab; fails the test if it tried the network."""
     ff = _fresh_tab(_firefoxes(True))
     firefox_trap.asked.clear()
     yield ff
-    assert firefox_trap.asked == [], "Firefox tried to reach a network"
+    _no_network_tried(ff, firefox_trap)
 
 
 @pytest.fixture
@@ -515,4 +522,4 @@ def firefox_js_off(_firefoxes, firefox_trap) -> Iterator[Firefox]:
     ff = _fresh_tab(_firefoxes(False))
     firefox_trap.asked.clear()
     yield ff
-    assert firefox_trap.asked == [], "Firefox tried to reach a network"
+    _no_network_tried(ff, firefox_trap)

@@ -236,6 +236,17 @@ class Firefox:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
 
+    def group_gone(self, timeout: float = 10) -> bool:
+        """Whether no process of the browser's group is left (killed ones are reaped by init)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.proc.pid, 0)
+            except ProcessLookupError:
+                return True
+            time.sleep(0.05)
+        return False
+
 
 def _kill_group(proc: subprocess.Popen, sig: int) -> None:
     """SIG to PROC's whole process group, then reap PROC (SIGKILL after 10 s if SIG did not end it)."""
