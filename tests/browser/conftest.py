@@ -11,8 +11,12 @@ then the tests drive it with Playwright. Three modes:
 The second half (site, small_site, open_tab) serves the real source app with
 a real `tipline serve` and opens Chromium tabs on it, for test_source_*.py.
 
-Without Chromium or Playwright the tests skip, except under CI=true, where
-they fail: CI must never pass by skipping them.
+The last part (firefox, firefox_js_off) gives Firefox ESR at Tor Browser's
+"Safer" prefs, driven through Marionette (tests/browser/firefox.py), for
+test_firefox_*.py.
+
+Without Chromium or Playwright (Firefox ESR or marionette-driver) the tests
+skip, except under CI=true, where they fail: CI must never pass by skipping them.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from urllib.parse import parse_qs
 import pytest
 
 import tipline
+from tests.browser.firefox import FIREFOX, Firefox, NetworkTrap, launch, marionette_driver
 from tests.conftest import export_and_decrypt as export_bundle_and_decrypt
 from tests.conftest import missing, submission_folders, unavailable
 from tests.web.server import Server, make_server
@@ -443,3 +448,78 @@ def first_done(page, timeout: float | None = None, heading: str | None = THANKS)
     # No language menu beside it: its links would leave the one page that ever shows the codename.
     assert page.locator("#languages").count() == 0
     return " ".join(words)
+
+
+# -- Firefox ESR at Tor Browser's "Safer" prefs, through Marionette (tests/browser/firefox.py) -----
+
+
+@pytest.fixture(scope="module")
+def firefox_trap() -> Iterator[NetworkTrap]:
+    """The proxy every Firefox of the module must leave untouched: what it was asked is a failure."""
+    trap = NetworkTrap()
+    yield trap
+    trap.close()
+
+
+@pytest.fixture(scope="module")
+def _firefoxes(tmp_path_factory, firefox_trap) -> Iterator[Callable[[bool], Firefox]]:
+    """Up to two firefox-esr processes per module: JavaScript on, and off (a second profile)."""
+    try:
+        marionette_driver()
+    except ImportError:
+        unavailable("marionette-driver is not installed (pip install -e '.[test]')")
+    if not os.access(FIREFOX, os.X_OK):
+        missing("firefox-esr")
+    launched: dict[bool, Firefox] = {}
+
+    def get(javascript: bool) -> Firefox:
+        if javascript not in launched:
+            extra = {} if javascript else {"javascript.enabled": False}
+            work = tmp_path_factory.mktemp("firefox-js" if javascript else "firefox-nojs")
+            launched[javascript] = launch(work, firefox_trap, extra)
+        return launched[javascript]
+
+    yield get
+    for ff in launched.values():
+        ff.close()
+    assert all(ff.group_gone() for ff in launched.values()), "a Firefox process outlived its tests"
+
+
+def _fresh_tab(ff: Firefox) -> Firefox:
+    """A new tab, the others closed and no cookie left: each test starts as a new visitor."""
+    client = ff.client
+    old = client.window_handles
+    client.switch_to_window(client.open(type="tab")["handle"])
+    for handle in old:
+        client.switch_to_window(handle)
+        client.close()
+    (handle,) = client.window_handles
+    client.switch_to_window(handle)
+    # Every site's cookies (WebDriver's delete_all_cookies only reaches the current page's).
+    with client.using_context("chrome"):
+        client.execute_script("Services.cookies.removeAll();")
+    return ff
+
+
+def _no_network_tried(ff: Firefox, trap: NetworkTrap) -> None:
+    """Nothing went to the trap proxy, and nothing tried to connect past it (Necko logs that)."""
+    assert trap.asked == [], f"Firefox tried to reach a network: {trap.asked}"
+    assert "Non-local network connections are disabled" not in ff.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def firefox(_firefoxes, firefox_trap) -> Iterator[Firefox]:
+    """Firefox ESR at Safer with JavaScript on, in a fresh tab; fails the test if it tried the network."""
+    ff = _fresh_tab(_firefoxes(True))
+    firefox_trap.asked.clear()
+    yield ff
+    _no_network_tried(ff, firefox_trap)
+
+
+@pytest.fixture
+def firefox_js_off(_firefoxes, firefox_trap) -> Iterator[Firefox]:
+    """Firefox ESR at Safer with javascript.enabled false (a second profile), in a fresh tab."""
+    ff = _fresh_tab(_firefoxes(False))
+    firefox_trap.asked.clear()
+    yield ff
+    _no_network_tried(ff, firefox_trap)
