@@ -265,12 +265,25 @@ def _days(text: str) -> int:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
+    from tipline.store.uploads import open_uploads
+
     settings = _settings(args)
     after = args.after_download if args.after_download is not None else settings.delete_after_download_days
-    if args.older_than is None and not after:
+    retention = args.older_than is not None or bool(after)
+    # Expired uploads in parts always go (docs/uploads.md), whatever the retention; a purge with no
+    # retention set does only that, so a timer without --older-than still cleans them.
+    with _data_folder_errors(
+        "Cannot delete the expired unfinished uploads",
+        "Check that this user is in the data folder's group and may write there, then run it again.",
+    ):
+        expired = open_uploads(settings).remove_expired()
+    print(f"Removed {expired} unfinished upload(s) past their time limit.")
+    if not retention:
+        if args.uploads_only:
+            return 0
         raise CliError(
             "Say what to purge: --older-than 30d, and/or --after-download 7d "
-            "(or set delete_after_download_days).",
+            "(or set delete_after_download_days), or --uploads-only.",
             2,
         )
     store = _store(settings)
@@ -476,6 +489,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--after-download",
         type=_days,
         help="delete what was first downloaded more than this long ago, e.g. 7d",
+    )
+    pu.add_argument(
+        "--uploads-only",
+        action="store_true",
+        help="only delete unfinished uploads past their time limit (always done, whatever the retention)",
     )
     pu.set_defaults(func=cmd_purge)
 

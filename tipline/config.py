@@ -69,11 +69,29 @@ class Settings:
     # The [notify] table as written, with its [notify.smtp] and [notify.webhook] tables; checked by
     # tipline/notify/settings.py when `tipline notify` runs (docs/notifications.md), not by the apps.
     notify: Mapping[str, Any] = field(default_factory=dict)
+    # Uploads in parts (docs/uploads.md): how long an unfinished one waits, and how much may wait at
+    # once, by declared length (0: 4 x max_upload_mb) and by number.
+    pending_upload_hours: int = 24
+    max_pending_mb: int = 0
+    max_pending_uploads: int = 200
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * MB
+
+    @property
+    def max_sealed_bytes(self) -> int:
+        """What a tip sealed in the browser may weigh: its envelopes are larger than what they hold.
+
+        Padmé adds at most 11.8 %, and each item carries a header and its metadata (a few KiB at
+        most). It is also the largest one envelope may be (Tus-Max-Size, docs/uploads.md).
+        """
+        return self.max_upload_bytes * 112 // 100 + (self.max_files + 1) * 8192
+
+    @property
+    def max_pending_bytes(self) -> int:
+        return (self.max_pending_mb or 4 * self.max_upload_mb) * MB
 
     @property
     def db_url(self) -> str:
@@ -131,6 +149,16 @@ class Settings:
             raise ConfigError("max_logins_in_flight and source_session_minutes must be at least 1.")
         if self.activity_retention_days < 1:
             raise ConfigError("activity_retention_days must be at least 1 (a number of days, e.g. 365).")
+        if self.pending_upload_hours < 1 or self.max_pending_uploads < 1 or self.max_pending_mb < 0:
+            raise ConfigError(
+                "pending_upload_hours and max_pending_uploads must be at least 1, and max_pending_mb "
+                "at least 0 (0: four times max_upload_mb)."
+            )
+        if self.max_pending_mb and self.max_pending_bytes < self.max_sealed_bytes:
+            raise ConfigError(
+                f"max_pending_mb must leave room for one whole tip: at least "
+                f"{-(-self.max_sealed_bytes // MB)} with max_upload_mb = {self.max_upload_mb}, or 0."
+            )
         if self.source_session_max_minutes < self.source_session_minutes:
             raise ConfigError("source_session_max_minutes must be at least source_session_minutes.")
         if self.onion_address and not ONION.match(self.onion_address):

@@ -66,6 +66,14 @@ class QuietResponse(gunicorn_wsgi.Response):
     def default_headers(self) -> list[str]:
         return [h for h in super().default_headers() if not h.lower().startswith(("server:", "date:"))]
 
+    def process_headers(self, headers: list[tuple[str, str]]) -> None:
+        # gunicorn drops an app's Connection header (hop-by-hop) and would read the rest of an
+        # unread body before the next request; "close" from the app means what it says (a part
+        # of 16 MiB refused at once, a crawling body): the connection ends after this answer.
+        if any(n.lower() == "connection" and v.strip().lower() == "close" for n, v in headers):
+            self.force_close()
+        super().process_headers(headers)
+
 
 class Worker(ThreadWorker):
     """gunicorn's gthread worker, answering with QuietResponse."""

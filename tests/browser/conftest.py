@@ -20,12 +20,14 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import shutil
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -300,6 +302,8 @@ class Tab:
     origin: str
     urls: list[str] = field(default_factory=list)
     posts: list[tuple[str, bytes | None]] = field(default_factory=list)
+    # Every request but a GET: (method, url, headers, body).
+    sent: list[tuple[str, str, dict[str, str], bytes | None]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     progress: list[str] = field(default_factory=list)
     # ("note", text) and ("post", url, body), in the order they happened.
@@ -334,7 +338,35 @@ def _console(tab: Tab, msg) -> None:
 def _request(tab: Tab, r) -> None:
     if r.method != "GET":
         tab.posts.append((r.url, r.post_data_buffer))
+        tab.sent.append((r.method, r.url, r.headers, r.post_data_buffer))
         tab.events.append(("post", r.url, r.post_data_buffer))
+
+
+UPLOAD = re.compile(r"/uploads/([A-Za-z0-9_-]+)")
+
+
+def browser_sent(tab: Tab) -> tuple[str, bytes, list[bytes]]:
+    """What the page sent with JavaScript on (docs/uploads.md): the commit's URL and body, and
+    each envelope as its parts put together, in the commit's order. Fails unless every other
+    request was one of the upload protocol's."""
+    parts: dict[str, bytearray] = {}
+    commits = []
+    for method, url, headers, body in tab.sent:
+        path = url.removeprefix(tab.origin)
+        m = UPLOAD.fullmatch(path)
+        if (method, path) == ("POST", "/uploads") or (m and method in ("HEAD", "DELETE")):
+            continue
+        if m and method == "PATCH":
+            assert body is not None and headers["content-type"] == "application/offset+octet-stream"
+            offset = int(headers["upload-offset"])
+            data = parts.setdefault(m[1], bytearray())
+            data[offset : offset + len(body)] = body
+            continue
+        commits.append((url, body))
+    ((url, body),) = commits
+    form = parse_qs(body.decode(), strict_parsing=True)
+    assert set(form) == {"csrf_token", "upload"}, form
+    return url, body, [bytes(parts[i]) for i in form["upload"]]
 
 
 @pytest.fixture

@@ -284,3 +284,46 @@ def test_bad_meta_rejected(wasm_page, meta_js, error):
         "catch (e) { return e.name; } }"
     )
     assert got == error
+
+
+# -- the streaming sealer (upload.js sends its output in parts) ----------------------------------
+
+SEAL_STREAM = """async ({url, name, keys, resume}) => {
+  const file = new File([await T.fetchBlob(url)], name);
+  const meta = TiplineEnvelope.fileMeta(name, "");
+  const again = resume && {payloadKey: T.b64ToBytes(resume.key), header: T.b64ToBytes(resume.header)};
+  const s = await TiplineEnvelope.sealer(file, meta, keys.map(T.b64ToBytes), again);
+  const out = [];
+  for (let b = await s.next(); b !== null; b = await s.next()) out.push(b);
+  const env = new Blob(out);
+  return {
+    env: await T.blobToB64(env),
+    declared: s.length,
+    predicted: TiplineEnvelope.envelopeLength(file.size, meta, keys.length),
+    key: await T.blobToB64(new Blob([s.payloadKey])),
+    header: await T.blobToB64(new Blob([s.header])),
+  };
+}"""
+
+# Content sizes whose padded payload P lands on both sides of a chunk and of a read piece
+# (16 chunks), less the trailer (the meta for the name "x", plus its 2 length bytes).
+TRAILER = len(Metadata("file", "x", "").encode(0)) + 2
+STREAM_SIZES = [0, 1, *(CHUNK - TRAILER + d for d in (-1, 0, 1)), 16 * CHUNK - TRAILER, 16 * CHUNK + 1]
+
+
+@pytest.mark.parametrize("size", STREAM_SIZES)
+def test_sealer_length_is_known_before_and_resealing_gives_the_same_bytes(env_page, alice, bob, size):
+    content = random.Random(size + 1).randbytes(size)
+    url = env_page.server.add_file(f"stream-{size}", content)
+    keys = pub64(alice, bob)
+    first = env_page.evaluate(SEAL_STREAM, {"url": url, "name": "x", "keys": keys, "resume": None})
+    env = base64.b64decode(first["env"])
+    assert first["declared"] == first["predicted"] == len(env)
+    assert len(env) == len(seal_bytes(content, Metadata("file", "x", ""), [alice.public_key, bob.public_key]))
+    assert decrypt_bytes(env, [bob])[1] == content
+    # What upload.js keeps in sessionStorage re-creates the envelope byte for byte.
+    resume = {"key": first["key"], "header": first["header"]}
+    again = env_page.evaluate(SEAL_STREAM, {"url": url, "name": "x", "keys": keys, "resume": resume})
+    assert again["env"] == first["env"]
+    assert again["declared"] == len(env)
+    assert base64.b64decode(first["header"]) == env[: 9 + 88 * 2 + 24]

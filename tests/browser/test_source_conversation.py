@@ -18,7 +18,16 @@ import secrets
 import pytest
 
 from tests.browser.axe import SCRIPTS, check_axe
-from tests.browser.conftest import MODES, THANKS, Tab, export_and_decrypt, first_done, scan, send_tip
+from tests.browser.conftest import (
+    MODES,
+    THANKS,
+    Tab,
+    browser_sent,
+    export_and_decrypt,
+    first_done,
+    scan,
+    send_tip,
+)
 from tests.conftest import unavailable
 from tests.web.conversations import add_reply, conversation, first_tip, store
 from tipline.format import codename
@@ -85,7 +94,7 @@ def test_first_tip_shows_the_codename_and_opens_a_conversation(open_tab, site, t
         return
     assert tab.page.url == site.url + "/"  # shown in the page, without navigating
     assert tab.page.locator("#tip-form").count() == 0  # the form, and what was typed, are gone
-    ((url, _body),) = tab.posts
+    url, _body, _envelopes = browser_sent(tab)
     assert url == site.url + "/submit?sealed=browser"
     no_secret_crossed(tab, responses, words, marker)
 

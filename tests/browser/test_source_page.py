@@ -23,6 +23,7 @@ from tests.browser.conftest import (
     AXE,
     ERROR_PAGE,
     MODES,
+    browser_sent,
     export_and_decrypt,
     first_done,
     scan,
@@ -31,8 +32,6 @@ from tests.browser.conftest import (
     unavailable,
 )
 from tests.conftest import submission_id
-
-LOST = "The connection was lost before your tip arrived. Nothing was kept. Please try again."
 
 # -- the whole path, in every mode --------------------------------------------------------------
 
@@ -70,17 +69,18 @@ def test_tip_roundtrip(open_tab, site, keydir, tmp_path, mode):
         # The data dir holds the store, the SQLite file (and any -wal/-journal) and the CSRF secret.
         assert scan(marker.encode(), site.data_dir, site.tmp_dir) == []
         return
-    # One POST, to the browser path, carrying exactly the envelopes that were stored.
-    ((url, body),) = tab.posts
+    # The envelopes went in parts (docs/uploads.md), exactly the ones stored, then one commit
+    # named them in order: the message first.
+    url, _body, sent = browser_sent(tab)
     assert url == site.url + "/submit?sealed=browser"
-    assert body is not None and all(env in body for env in envelopes)
-    assert b'name="message"' not in body
-    for _url, b in tab.posts:
-        assert marker.encode() not in b
-    assert "Encrypting your message (1 of 3): 0%" in tab.progress
-    assert any(re.fullmatch(rf"Encrypting {re.escape(big.name)} \(2 of 3\): \d+%", p) for p in tab.progress)
-    assert "Encrypting notes.txt (3 of 3): 100%" in tab.progress
-    assert any(p.startswith("Sending securely: ") for p in tab.progress)
+    assert sent == [(folder / f"{i}.envelope").read_bytes() for i in range(3)]
+    for _method, _url, _headers, b in tab.sent:
+        assert marker.encode() not in (b or b"")
+    assert "Encrypting and sending your message (1 of 3): 0%" in tab.progress
+    name = re.escape(big.name)
+    assert any(re.fullmatch(rf"Encrypting and sending {name} \(2 of 3\): \d+%", p) for p in tab.progress)
+    assert any(p.startswith("Encrypting and sending notes.txt (3 of 3): ") for p in tab.progress)
+    assert tab.progress[-2:] == ["Checking that everything arrived: 100%", "Sent: 100%"]
 
 
 # -- origin, CSP, accessibility, phone ------------------------------------------------------------
@@ -230,22 +230,35 @@ SLOW_CLOCK = """(() => {
 })();"""
 
 
-def test_slow_sealing_estimate_and_lost_connection(open_tab, site, tmp_path):
+def test_slow_sending_estimate_and_a_lost_commit_retried(open_tab, site, keydir, tmp_path):
+    """The estimate comes from the rate so far; a commit whose connection drops is sent again
+    after the countdown, and the tip is acknowledged only once the retry's answer says ok."""
     tab = open_tab("wasm", site)
     tab.page.add_init_script(SLOW_CLOCK)
-    tab.page.route(re.compile(r"/submit\?sealed=browser$"), lambda route: route.abort())
+    dropped = []
+
+    def first_commit_lost(route):
+        if dropped:
+            route.continue_()
+        else:
+            dropped.append(route.request.url)
+            route.abort()
+
+    tab.page.route(re.compile(r"/submit\?sealed=browser$"), first_commit_lost)
     big = tmp_path / "big.bin"
-    big.write_bytes(os.urandom(3 * 1024 * 1024))
+    big.write_bytes(os.urandom(9 * 1024 * 1024))  # three parts: the rate is known after the first
     before = site.submission_count()
     tab.goto("/")
     tab.page.set_input_files("#files", str(big))
     tab.page.click("#send")
-    tab.page.wait_for_selector("#status:not(:empty)")
-    assert tab.page.inner_text("#status") == LOST
-    assert tab.page.is_enabled("#send") and tab.page.is_hidden("#progress-box")
+    first_done(tab.page)
+    assert dropped == [site.url + "/submit?sealed=browser"]
     assert any(
-        re.fullmatch(r"Encrypting big\.bin \(1 of 1\): \d+% · About \d+ min left", p)
+        re.fullmatch(r"Encrypting and sending big\.bin \(1 of 1\): \d+% · About \d+ min left", p)
         for p in tab.progress
     ), tab.progress
-    assert any(p.startswith("Sending securely") for p in tab.progress)
-    assert site.submission_count() == before
+    i = tab.progress.index("Connection lost. Retrying in 1 s.")
+    assert tab.progress[i - 1] == "Checking that everything arrived: 100%"
+    assert tab.progress[i + 1 :] == ["Checking that everything arrived: 100%", "Sent: 100%"]
+    assert site.submission_count() == before + 1
+    assert [e for e in tab.problems() if "ERR_FAILED" not in e] == []

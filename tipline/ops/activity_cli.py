@@ -73,6 +73,7 @@ def record_admin(settings: Settings, action: str, detail: str, forget: Iterable[
     if missing is not None:
         return f"Not recorded in the activity log: there is no accounts database yet ({missing})."
     try:
+
         def write(log: ActivityLog) -> None:
             log.record(ADMIN, action, detail)
             log.forget(forget)

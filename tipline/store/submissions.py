@@ -29,14 +29,21 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tipline.format.durable import fsync_dir
-from tipline.format.errors import MalformedHeader, TiplineError
-from tipline.format.header import MAX_RECIPIENTS, STANZA_BYTES, STREAM_HEADER_BYTES, read_header
 from tipline.format.keys import PublicKey
 from tipline.format.payload import Metadata
-from tipline.format.stream import EnvelopeWriter, check_length
+from tipline.format.stream import EnvelopeWriter
 from tipline.textmark import N_
 
-from .filetimes import to_the_hour, walk
+from .envelopes import (  # IntakeError and UploadTooLarge are imported from here by the web layer
+    MAX_HEADER,
+    EnvelopeRejected,
+    IntakeError,
+    UploadTooLarge,
+    check_head,
+    check_whole,
+    spend,
+)
+from .filetimes import open_quietly, to_the_hour, walk
 from .keyring import compact
 from .models import Conversation, Download, Reply, Submission
 
@@ -45,24 +52,7 @@ log = logging.getLogger(__name__)
 SealedBy = Literal["browser", "server"]
 # Out of space, over quota, or over a file-size limit: the disk cannot take this tip now.
 DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
-MAX_HEADER = 9 + MAX_RECIPIENTS * STANZA_BYTES + STREAM_HEADER_BYTES
-
-
-class IntakeError(Exception):
-    """The upload is unacceptable; the message is safe to show the source.
-
-    `message` is an English msgid (marked with N_ for the catalogs) with %(name)s
-    placeholders filled from `params`; the web layer shows it translated.
-    """
-
-    def __init__(self, message: str, **params: object) -> None:
-        self.message = message
-        self.params = params
-        super().__init__(message % params if params else message)
-
-
-class UploadTooLarge(IntakeError):
-    pass
+__all__ = ["MAX_HEADER", "EnvelopeRejected", "IntakeError", "UploadTooLarge"]
 
 
 class StorageFull(Exception):
@@ -82,6 +72,8 @@ def current_hour() -> tuple[str, int]:
 # user: private), 0o007 in deploy/gunicorn.conf.py (the group, never others).
 SHARED_DIR_MODE = 0o770
 SHARED_FILE_MODE = 0o660
+# pending/uploads/: the uploads in parts (tipline/store/uploads.py).
+UPLOADS = "uploads"
 
 
 def _new_file(path: Path):
@@ -99,14 +91,7 @@ class Item:
         self.size = 0
 
     def _spend(self, n: int) -> None:
-        self._budget[0] -= n
-        if self._budget[0] < 0:
-            raise UploadTooLarge(
-                N_(
-                    "What you sent is larger than this tip line accepts. Nothing was kept. "
-                    "Send fewer or smaller files, or split them over several tips."
-                )
-            )
+        spend(self._budget, n)
 
     complete = False
 
@@ -169,51 +154,47 @@ class BrowserSealedItem(Item):
         self._spend(len(data))
         if self._header_length is None:
             self._head += data[: MAX_HEADER + 1]
-            self._try_header(final=False)
+            self._header_length = check_head(bytes(self._head), self._expected, final=False)
         self._f.write(data)
         self.size += len(data)
         return len(data)
 
-    def _try_header(self, final: bool) -> None:
-        import io
-
-        try:
-            header, raw = read_header(io.BytesIO(bytes(self._head)))
-        except MalformedHeader:
-            if final or len(self._head) > MAX_HEADER:
-                raise IntakeError(
-                    N_(
-                        "An encrypted item is damaged (its header is cut short). "
-                        "Nothing was kept: send again."
-                    )
-                ) from None
-            return  # wait for more bytes
-        except TiplineError:
-            raise IntakeError(
-                N_(
-                    "An encrypted item is not in a form this tip line takes. "
-                    "Nothing was kept: reload the page and send again."
-                )
-            ) from None
-        if sorted(s.key_id for s in header.stanzas) != self._expected:
-            raise IntakeError(
-                N_(
-                    "The encryption keys changed since this page was loaded. Nothing was kept: "
-                    "reload the page and send again."
-                )
-            )
-        self._header_length = len(raw)
-
     def finish(self) -> None:
         if self._header_length is None:
-            self._try_header(final=True)
-        try:
-            check_length(self._header_length or 0, self.size)
-        except TiplineError:
-            raise IntakeError(
-                N_("An encrypted item is damaged or incomplete. Nothing was kept: send again.")
-            ) from None
+            self._header_length = check_head(bytes(self._head), self._expected, final=True)
+        check_whole(self._header_length or 0, self.size)
         self._sync_close()
+
+
+class LinkedItem:
+    """An envelope that arrived in parts (tipline/store/uploads.py): linked in, then checked as
+    BrowserSealedItem checks one that streams in. Never copied: the upload's file becomes the item."""
+
+    complete = True
+
+    def __init__(self, source: Path, path: Path, budget: list[int], recipients: Sequence[PublicKey]) -> None:
+        os.link(source, path, follow_symlinks=False)
+        self.path = path
+        try:
+            with os.fdopen(open_quietly(path), "rb") as f:
+                self.size = os.fstat(f.fileno()).st_size
+                spend(budget, self.size)
+                head = f.read(MAX_HEADER + 1)
+            header_length = check_head(head, [k.key_id for k in recipients], final=True)
+            check_whole(header_length or 0, self.size)
+        except BaseException:
+            self.discard()
+            raise
+
+    def finish(self) -> None:
+        fd = open_quietly(self.path)
+        try:
+            os.fsync(fd)  # each part was synced as it came; this costs nothing more
+        finally:
+            os.close(fd)
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)  # the link only: the upload keeps its own name
 
 
 @dataclass
@@ -272,6 +253,10 @@ class SubmissionStore:
         """Remove what was never acknowledged, and round every time. Call before any worker starts."""
         removed = 0
         for d in self.pending.iterdir():
+            # Unfinished uploads in parts are not acknowledged either, but they are the source's
+            # work, resumable after a restart: they stay until they expire (docs/uploads.md).
+            if d.name == UPLOADS:
+                continue
             shutil.rmtree(d, ignore_errors=True)
             removed += 1
         with self.sessions() as s:
@@ -348,9 +333,7 @@ class SubmissionStore:
         """
         return self.remove(ids, ())
 
-    def remove(
-        self, submission_ids: Iterable[str], conversation_ids: Iterable[str]
-    ) -> tuple[int, set[str]]:
+    def remove(self, submission_ids: Iterable[str], conversation_ids: Iterable[str]) -> tuple[int, set[str]]:
         """Delete these submissions and conversations (each with all it holds): rows, then files.
 
         A conversation whose last submission goes is removed as well: its
@@ -442,7 +425,7 @@ class Intake:
         self.id = secrets.token_urlsafe(16)
         self.folder = store.pending / self.id
         self.folder.mkdir(mode=SHARED_DIR_MODE)
-        self.items: list[Item] = []
+        self.items: list[Item | LinkedItem] = []
         self._counter = 0
         self._budget = [max_bytes]
         self._max_items = max_items
@@ -472,6 +455,12 @@ class Intake:
         self.items.append(item)
         return item
 
+    def linked_item(self, upload: Path) -> LinkedItem:
+        """Link a finished upload in as the next item; EnvelopeRejected if it fails the checks."""
+        item = LinkedItem(upload, self._path(), self._budget, self.recipients)
+        self.items.append(item)
+        return item
+
     def add_message(self, text: str) -> None:
         """Seal the message text; it becomes the submission's first item."""
         item = self.server_item(Metadata("message", "", "text/plain; charset=utf-8"))
@@ -479,7 +468,7 @@ class Intake:
         item.complete = True
         self.items.insert(0, self.items.pop())
 
-    def drop(self, item: Item) -> None:
+    def drop(self, item: Item | LinkedItem) -> None:
         """Forget an item (a file field left empty); later items keep their order."""
         item.discard()
         self.items.remove(item)

@@ -15,7 +15,7 @@ from tipline.config import Settings
 from tipline.store.db import make_engine, make_sessions
 from tipline.store.keyring import Keyring
 from tipline.store.secretfile import load_or_create
-from tipline.store.submissions import DISK_FULL, IntakeError, StorageFull, SubmissionStore, UploadTooLarge
+from tipline.store.submissions import DISK_FULL, IntakeError, StorageFull, SubmissionStore
 from tipline.textmark import N_
 
 from .assets import Assets
@@ -109,13 +109,13 @@ def _base_app(settings: Settings, app_name: str) -> tuple[Flask, Context]:
     def static(name: str) -> Response:
         return send_from_directory(ctx.assets.folder, name, etag=False, conditional=False, max_age=0)
 
-    def error_page(code: int, detail: str | None = None):
+    def error_page(code: int, detail: str | None = None, details: dict | None = None):
         title, text = (gettext(m) for m in MESSAGES.get(code, MESSAGES[500]))
         if detail:
             text = detail
         g.tipline_error = True  # the language menu then leads to the form, not back here
         if request.accept_mimetypes.best == "application/json":
-            return jsonify(ok=False, error=text), code
+            return jsonify(ok=False, error=text, **(details or {})), code
         return render_template("error.html", title=title, text=text), code
 
     @app.errorhandler(HTTPException)
@@ -124,7 +124,7 @@ def _base_app(settings: Settings, app_name: str) -> tuple[Flask, Context]:
 
     @app.errorhandler(IntakeError)
     def intake_error(e: IntakeError):
-        return error_page(413 if isinstance(e, UploadTooLarge) else 400, gettext(e.message, **e.params))
+        return error_page(e.status, gettext(e.message, **e.params), e.details)
 
     @app.errorhandler(ClientTooSlow)
     def too_slow(_e: ClientTooSlow):
@@ -171,13 +171,14 @@ def create_source_app(settings: Settings) -> Flask:
     app.request_class = UploadRequest
     app.config.update(
         # The browser path's allowance (see source.submit) plus room for the multipart framing.
-        MAX_CONTENT_LENGTH=settings.max_upload_bytes * 112 // 100
-        + (settings.max_files + 1) * 8192
-        + 1024 * 1024,
+        MAX_CONTENT_LENGTH=settings.max_sealed_bytes + 1024 * 1024,
         MAX_FORM_MEMORY_SIZE=settings.max_message_kb * 1024,
         MAX_FORM_PARTS=settings.max_files + 16,
     )
     _conversations(app, settings)
+    from .tus import install as install_tus
+
+    install_tus(app, settings)  # uploads in parts: the source app only
     return _guard_bodies(app, settings)
 
 

@@ -38,7 +38,6 @@ def browser_strings() -> dict[str, str]:
             "Your tip was not sent. Press Send securely again to send it to be encrypted on our server."
         ),
         "making": _("Making your codename"),
-        "lost": _("The connection was lost before your tip arrived. Nothing was kept. Please try again."),
         "empty": _("Please write a message or attach a file before sending."),
         "too_many": _(
             # count is always 2 or more; translators may phrase it without a plural
@@ -51,13 +50,28 @@ def browser_strings() -> dict[str, str]:
         ),
         "a_file": _("a file"),
         "your_message": _("your message"),  # as in "Encrypting your message (1 of 2)"
-        "encrypting": _("Encrypting %(name)s (%(n)s of %(total)s)"),
+        # submit.js and upload.js: a tip sent in parts while it is sealed (docs/uploads.md)
+        "uploading": _("Encrypting and sending %(name)s (%(n)s of %(total)s)"),
         "eta": _("About %(minutes)s min left"),
         "progress": _("%(what)s: %(percent)s%%"),
-        "sending": _("Sending securely"),
+        "retrying": _("Connection lost. Retrying in %(seconds)s s."),
+        "busy": _("The tip line is busy. Retrying in %(seconds)s s."),
+        "resuming": _("Resuming: %(size)s MB had already arrived"),
+        "committing": _("Checking that everything arrived"),
         "sent": _("Sent"),
+        "stopped": _("Sending stopped. Your tip was not sent."),
+        "expired": _("Your tip took too long to arrive and was not kept. Please send it again."),
         "refused": _(
             "The tip line could not take your tip (error %(status)s). Nothing was kept. Please try again."
+        ),
+        # The server's own sentences for these (tipline/web/app.py), for an answer without one.
+        "session_ended": _(
+            "Your session for this page ran out or was not accepted. "
+            "Nothing was kept. Reload the page, then send again."
+        ),
+        "too_large": _(
+            "What you sent is larger than this tip line accepts. Nothing was kept. "
+            "Send fewer or smaller files, or split them over several tips."
         ),
         "not_sealed": _(
             "Your tip could not be encrypted in this browser, so nothing was sent. "

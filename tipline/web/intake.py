@@ -15,6 +15,7 @@ from werkzeug.exceptions import BadRequest
 
 from tipline.format.keys import PublicKey
 from tipline.store.submissions import Intake, IntakeError
+from tipline.store.upload_commit import commit_uploads
 from tipline.textmark import N_
 
 from .security import check_origin
@@ -36,11 +37,8 @@ def receive(begin: Begin) -> Intake:
     req: UploadRequest = request  # type: ignore[assignment]
     browser = sealed_in_browser()
     req.sealed_by = "browser" if browser else "server"
-    limit = t.settings.max_upload_bytes
-    if browser:
-        # Envelopes are larger than what they hold: Padmé adds at most 11.8 %,
-        # and each item carries a header and its metadata (a few KiB at most).
-        limit = limit * 112 // 100 + (t.settings.max_files + 1) * 8192
+    # Envelopes are larger than what they hold (Settings.max_sealed_bytes).
+    limit = t.settings.max_sealed_bytes if browser else t.settings.max_upload_bytes
     req.intake = intake = begin(req.sealed_by, t.keyring.active(), limit, t.settings.max_files + 1)
     try:
         try:
@@ -50,6 +48,15 @@ def receive(begin: Begin) -> Intake:
         # Fields other than the message (an old page's honeypot, an autofill) are ignored,
         # never a reason to drop a tip: see "Spam bots" in docs/threat-model.md.
         t.csrf.check(request, form.get("csrf_token"))
+        upload_ids = form.getlist("upload")
+        if browser and upload_ids:  # the commit of envelopes sent in parts (docs/uploads.md)
+            if form.get("message") or request.files:
+                raise IntakeError(
+                    N_("Something in what was sent was not right. Nothing was kept. Go back and try again.")
+                )
+            if not commit_uploads(current_app.extensions["tipline_uploads"], upload_ids, intake):
+                intake.abort()  # committed before: this is a retry whose answer was lost
+            return intake
         for item in list(intake.items):
             if not browser and item.meta.name == "" and item.empty:  # type: ignore[attr-defined]
                 intake.drop(item)  # a file field left empty

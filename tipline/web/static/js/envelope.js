@@ -12,15 +12,20 @@
  *   P is pushed in 64 KiB chunks: TAG_MESSAGE, the last TAG_FINAL; the header is the
  *   additional data of the first chunk only.
  *
- * Files are read with blob.slice() one 1 MiB piece at a time, and the output is gathered
- * into a Blob, so the page never holds the plaintext of a large file at once.
+ * Files are read with blob.slice() one 1 MiB piece at a time, and sealed as they are read,
+ * so the page never holds the plaintext of a large file at once. The sealer hands the
+ * ciphertext out piece by piece (upload.js sends it in parts); sealBlob gathers it into a Blob.
  *
  * API (every function that needs libsodium returns a Promise and waits for sodium.ready):
+ *   TiplineEnvelope.sealer(blob, meta, recipientKeys, resume, onProgress)           -> Promise<sealer>
+ *     (see sealer below: length, payloadKey, header, next(), close())
  *   TiplineEnvelope.sealBlob(blob, {kind, name, type}, recipientKeys, onProgress) -> Promise<Blob>
  *   TiplineEnvelope.sealText(text, recipientKeys, onProgress)                     -> Promise<Blob>
  *   TiplineEnvelope.keyId(publicKey)                                              -> Promise<Uint8Array(8)>
  *   TiplineEnvelope.encodeMeta({kind, name, type}, length)                        -> Uint8Array
  *   TiplineEnvelope.fileMeta(name, type)                                          -> {kind, name, type} that fits
+ *   TiplineEnvelope.messageMeta()                                                 -> the message's meta
+ *   TiplineEnvelope.envelopeLength(contentLength, meta, recipientCount)           -> number
  *   TiplineEnvelope.padme(n)                                                      -> number
  * recipientKeys: 1 to 32 Uint8Array(32) X25519 public keys.
  * onProgress(doneBytes, totalBytes): content bytes sealed so far, optional.
@@ -37,6 +42,7 @@
   var KEY_ID_BYTES = 8;
   var SEALED_KEY_BYTES = 80;
   var STREAM_HEADER_BYTES = 24;
+  var ABYTES = 17; // secretstream's tag and MAC per chunk
   var MAX_RECIPIENTS = 32;
   var MAX_META_BYTES = 4096;
   var MAX_NAME_CHARS = 1024;
@@ -252,27 +258,6 @@
     return header;
   }
 
-  // -- output -------------------------------------------------------------------------------
-
-  function Collector() {
-    this.parts = [];
-    this.pending = [];
-    this.pendingBytes = 0;
-  }
-  Collector.prototype.push = function (bytes) {
-    this.pending.push(bytes);
-    this.pendingBytes += bytes.length;
-    if (this.pendingBytes >= FLUSH_BYTES) {
-      // A Blob may live outside the JS heap (browsers move big ones to disk).
-      this.parts.push(new Blob(this.pending));
-      this.pending = [];
-      this.pendingBytes = 0;
-    }
-  };
-  Collector.prototype.finish = function () {
-    return new Blob(this.parts.concat(this.pending), { type: "application/octet-stream" });
-  };
-
   // -- sealing ------------------------------------------------------------------------------
 
   var YIELD_MS = 50; // longest stretch of sealing without letting the page repaint
@@ -294,85 +279,174 @@
     });
   }
 
-  async function sealBlob(blob, meta, recipientKeys, onProgress) {
-    if (!(blob instanceof Blob)) throw new TypeError("TiplineEnvelope: sealBlob needs a File or Blob");
+  function trailerOf(meta, length) {
+    var metaBytes = encodeMeta(meta, length);
+    var trailer = new Uint8Array(metaBytes.length + 2);
+    trailer.set(metaBytes, 0);
+    trailer[metaBytes.length] = Math.floor(metaBytes.length / 256);
+    trailer[metaBytes.length + 1] = metaBytes.length % 256;
+    return trailer;
+  }
+
+  // The state and header to seal with: fresh ones, or the saved ones of an envelope begun
+  // before. The header must be the saved one whole: the sealed payload keys in it are random,
+  // and the header is the first chunk's additional data, whose tag every later chunk's nonce
+  // depends on. init_pull with the saved key and stream header gives the state init_push gave.
+  function startStream(sodium, keys, resume) {
+    if (resume) {
+      var key = resume.payloadKey;
+      var header = resume.header;
+      if (!(key instanceof Uint8Array) || key.length !== KEY_BYTES || !(header instanceof Uint8Array)) {
+        throw new TypeError("TiplineEnvelope: resume needs {payloadKey, header} as Uint8Arrays");
+      }
+      if (header.length < MAGIC.length + 2 + STREAM_HEADER_BYTES) throw new Error("TiplineEnvelope: bad header");
+      var streamHeader = header.subarray(header.length - STREAM_HEADER_BYTES);
+      var pulled = sodium.crypto_secretstream_xchacha20poly1305_init_pull(streamHeader, key);
+      return { state: pulled, header: header.slice(), payloadKey: key.slice() };
+    }
+    var payloadKey = sodium.crypto_secretstream_xchacha20poly1305_keygen();
+    var init = sodium.crypto_secretstream_xchacha20poly1305_init_push(payloadKey);
+    return { state: init.state, header: buildHeader(sodium, keys, payloadKey, init.header), payloadKey: payloadKey };
+  }
+
+  // The exact length of the envelope of `contentLength` bytes with this meta, for `recipients`
+  // keys: header + padme(content + meta + 2) + 17 bytes per 64 KiB chunk (docs/envelope.md).
+  function envelopeLength(contentLength, meta, recipients) {
+    var total = padme(contentLength + trailerOf(meta, contentLength).length);
+    var header = MAGIC.length + 2 + recipients * (KEY_ID_BYTES + SEALED_KEY_BYTES) + STREAM_HEADER_BYTES;
+    return header + total + Math.ceil(total / CHUNK) * ABYTES;
+  }
+
+  /*
+   * A streaming sealer: the envelope of blob, handed out in order by next(), one read piece
+   * (16 chunks, about 1 MiB) at a time, so that nothing larger is ever held. Its exact length
+   * is known before anything is sealed: header + padme(content + meta + 2) + 17 per chunk.
+   *
+   *   s = await TiplineEnvelope.sealer(blob, meta, recipientKeys, resume, onProgress)
+   *   s.length                the envelope's length in bytes
+   *   s.payloadKey, s.header  what re-creates the same envelope: pass them back as resume
+   *   s.next()                Promise<Uint8Array>, the header first; null once all is out
+   *   s.close()               wipes the payload key held by the sealer
+   *
+   * resume = {payloadKey, header}, from an earlier sealer of the same blob: the output is then
+   * byte for byte the earlier one's (recipientKeys are checked but not used).
+   */
+  async function sealer(blob, meta, recipientKeys, resume, onProgress) {
+    if (!(blob instanceof Blob)) throw new TypeError("TiplineEnvelope: sealer needs a File or Blob");
     if (onProgress !== undefined && onProgress !== null && typeof onProgress !== "function") {
       throw new TypeError("TiplineEnvelope: onProgress must be a function");
     }
     var sodium = await sodiumReady();
     var keys = checkKeys(recipientKeys);
     var length = blob.size;
-    var metaBytes = encodeMeta(meta, length);
-    var trailer = new Uint8Array(metaBytes.length + 2);
-    trailer.set(metaBytes, 0);
-    trailer[metaBytes.length] = Math.floor(metaBytes.length / 256);
-    trailer[metaBytes.length + 1] = metaBytes.length % 256;
+    var trailer = trailerOf(meta, length);
     var total = padme(length + trailer.length); // len(P)
     var trailerStart = total - trailer.length;
-
-    var payloadKey = sodium.crypto_secretstream_xchacha20poly1305_keygen();
-    var state, header;
-    try {
-      var init = sodium.crypto_secretstream_xchacha20poly1305_init_push(payloadKey);
-      state = init.state;
-      header = buildHeader(sodium, keys, payloadKey, init.header);
-    } finally {
-      sodium.memzero(payloadKey);
-    }
-
-    var out = new Collector();
-    out.push(header);
-    var ad = header;
+    var chunks = Math.ceil(total / CHUNK);
     var TAG_MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
     var TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
-    var piece = new Uint8Array(0);
-    var pieceStart = 0;
-    var reported = 0;
+    var stream = startStream(sodium, keys, resume || null);
+    var state = stream.state;
+    var start = 0; // the next chunk's offset in P
+    var headerOut = false;
+    var reported = -1;
     var lastYield = now();
-    if (onProgress) onProgress(0, length);
 
-    for (var start = 0; start < total; start += CHUNK) {
-      var end = Math.min(start + CHUNK, total);
-      var chunk;
-      if (start < length && start >= pieceStart + piece.length) {
-        // Pieces start on chunk boundaries, so one piece holds a chunk's whole content.
-        pieceStart = start;
+    function report(done) {
+      if (onProgress && done !== reported) {
+        reported = done;
+        onProgress(done, length);
+      }
+    }
+
+    async function next() {
+      if (!headerOut) {
+        headerOut = true;
+        report(0);
+        return stream.header.slice();
+      }
+      if (start >= total) return null;
+      // One read piece: chunks start on its boundaries, so it holds each chunk's whole content.
+      var pieceStart = start;
+      var pieceEnd = Math.min(start + READ_PIECE, total);
+      var piece = null;
+      if (start < length) {
         var want = Math.min(READ_PIECE, length - start);
         piece = new Uint8Array(await blob.slice(start, start + want).arrayBuffer());
         if (piece.length !== want) throw new Error("TiplineEnvelope: the file changed while it was read");
       }
-      if (end <= length) {
-        chunk = piece.subarray(start - pieceStart, end - pieceStart);
-      } else {
-        chunk = new Uint8Array(end - start); // zero-filled: the padding
-        if (start < length) chunk.set(piece.subarray(start - pieceStart, length - pieceStart), 0);
-        if (end > trailerStart) {
-          var from = Math.max(start, trailerStart);
-          chunk.set(trailer.subarray(from - trailerStart, end - trailerStart), from - start);
+      var n = Math.ceil((pieceEnd - pieceStart) / CHUNK);
+      var out = new Uint8Array(pieceEnd - pieceStart + n * ABYTES);
+      var at = 0;
+      for (; start < pieceEnd; start += CHUNK) {
+        var end = Math.min(start + CHUNK, total);
+        var chunk;
+        if (end <= length) {
+          chunk = piece.subarray(start - pieceStart, end - pieceStart);
+        } else {
+          chunk = new Uint8Array(end - start); // zero-filled: the padding
+          if (start < length) chunk.set(piece.subarray(start - pieceStart, length - pieceStart), 0);
+          if (end > trailerStart) {
+            var from = Math.max(start, trailerStart);
+            chunk.set(trailer.subarray(from - trailerStart, end - trailerStart), from - start);
+          }
+        }
+        var tag = end === total ? TAG_FINAL : TAG_MESSAGE;
+        var sealed = sodium.crypto_secretstream_xchacha20poly1305_push(state, chunk, start === 0 ? stream.header : null, tag);
+        out.set(sealed, at);
+        at += sealed.length;
+        if (now() - lastYield >= YIELD_MS) {
+          report(Math.min(end, length));
+          await yieldToBrowser(); // wasm2js without a JIT seals about 1 MiB/s
+          lastYield = now();
         }
       }
-      var tag = end === total ? TAG_FINAL : TAG_MESSAGE;
-      out.push(sodium.crypto_secretstream_xchacha20poly1305_push(state, chunk, ad, tag));
-      ad = null;
-      var done = Math.min(end, length);
-      var pause = now() - lastYield >= YIELD_MS;
-      if (onProgress && done !== reported && (pause || done - reported >= READ_PIECE || done === length)) {
-        reported = done;
-        onProgress(done, length);
-      }
-      if (pause) {
-        await yieldToBrowser(); // wasm2js without a JIT seals about 1 MiB/s
-        lastYield = now();
+      report(Math.min(start, length));
+      return out;
+    }
+
+    if (ABYTES !== sodium.crypto_secretstream_xchacha20poly1305_ABYTES) throw new Error("TiplineEnvelope: ABYTES");
+    return {
+      length: stream.header.length + total + chunks * ABYTES,
+      headerLength: stream.header.length,
+      contentLength: length,
+      payloadKey: stream.payloadKey,
+      header: stream.header,
+      next: next,
+      close: function () {
+        sodium.memzero(stream.payloadKey);
+      },
+    };
+  }
+
+  // The whole envelope as one Blob. Output is merged into Blobs every 16 MiB: a Blob may live
+  // outside the JS heap (browsers move big ones to disk).
+  async function sealBlob(blob, meta, recipientKeys, onProgress) {
+    var s = await sealer(blob, meta, recipientKeys, null, onProgress);
+    s.close();
+    var parts = [];
+    var pending = [];
+    var pendingBytes = 0;
+    for (var bytes = await s.next(); bytes !== null; bytes = await s.next()) {
+      pending.push(bytes);
+      pendingBytes += bytes.length;
+      if (pendingBytes >= FLUSH_BYTES) {
+        parts.push(new Blob(pending));
+        pending = [];
+        pendingBytes = 0;
       }
     }
-    piece = null;
-    return out.finish();
+    return new Blob(parts.concat(pending), { type: "application/octet-stream" });
+  }
+
+  function messageMeta() {
+    return { kind: "message", name: "", type: MESSAGE_TYPE };
   }
 
   function sealText(text, recipientKeys, onProgress) {
     if (typeof text !== "string") return Promise.reject(new TypeError("TiplineEnvelope: text must be a string"));
     var bytes = encoder.encode(text);
-    return sealBlob(new Blob([bytes]), { kind: "message", name: "", type: MESSAGE_TYPE }, recipientKeys, onProgress);
+    return sealBlob(new Blob([bytes]), messageMeta(), recipientKeys, onProgress);
   }
 
   global.TiplineEnvelope = Object.freeze({
@@ -391,8 +465,11 @@
       MAX_META_BYTES: MAX_META_BYTES,
     }),
     keyIdWith: keyIdWith,
+    sealer: sealer,
     sealBlob: sealBlob,
     sealText: sealText,
+    messageMeta: messageMeta,
+    envelopeLength: envelopeLength,
     keyId: keyId,
     encodeMeta: encodeMeta,
     fileMeta: fileMeta,

@@ -1,14 +1,15 @@
 /*
  * The tip form with JavaScript on: seal the message and every file in the browser
- * (envelope.js), then send only the envelopes to /submit?sealed=browser.
+ * (envelope.js) and send the envelopes in parts as they are sealed (upload.js, docs/uploads.md),
+ * then commit them with one small POST to /submit?sealed=browser.
  *
  * This script runs before sodium.js (about 1 MB, seconds over Tor) has arrived, so
  * that a tip is never posted in plaintext while the page says the browser will
  * encrypt it. Until the crypto is ready, Send holds the tip, says so, and offers
  * "Send now, encrypted on our server" for a source who cannot wait (a Tor Browser
- * whose sodium.js never arrives). If sodium.js or envelope.js fails to load (blocked,
- * cut off, a Subresource Integrity mismatch), the page says so and Send posts the form
- * as with JavaScript off: the server seals it on receipt. Without this script the
+ * whose sodium.js never arrives). If sodium.js, envelope.js or upload.js fails to load
+ * (blocked, cut off, a Subresource Integrity mismatch), the page says so and Send posts the
+ * form as with JavaScript off: the server seals it on receipt. Without this script the
  * page's own note already says that. No plaintext is ever sent from here.
  *
  * The same script drives the follow-up form of the conversation page: it posts to the
@@ -79,6 +80,9 @@
       loaded("envelope-js", function () {
         return !!window.TiplineEnvelope;
       }),
+      loaded("upload-js", function () {
+        return !!window.TiplineUpload;
+      }),
     ];
     if (first) {
       needed.push(loaded("codename-words-js", function () {
@@ -89,7 +93,9 @@
     }
     return Promise.all(needed).then(function () {
       if (first && !window.TiplineCodename) throw new Error("codename.js defined nothing");
-      if (!window.sodium || !window.TiplineEnvelope) throw new Error("the crypto scripts defined nothing");
+      if (!window.sodium || !window.TiplineEnvelope || !window.TiplineUpload) {
+        throw new Error("the crypto scripts defined nothing");
+      }
       return window.sodium.ready;
     });
   }
@@ -102,6 +108,7 @@
     var label = $("progress-label");
     var bar = $("progress");
     var status = $("status");
+    var stop = $("stop");
 
     function show(text, fraction, after) {
       box.hidden = false;
@@ -110,51 +117,17 @@
       label.textContent = T("progress", { what: text, percent: pct }) + (after ? " · " + after : "");
     }
 
+    // A sentence alone on the bar's label (a countdown, a resume), the bar where it was.
+    function showText(text, fraction) {
+      box.hidden = false;
+      if (fraction !== undefined) bar.value = Math.floor(100 * fraction);
+      label.textContent = text;
+    }
+
     function fail(text) {
       box.hidden = true;
       status.textContent = text;
       button.disabled = false;
-    }
-
-    // Seal each item in turn; returns the envelopes (Blobs), message first.
-    async function sealAll(text, files) {
-      var keys = keysOf(form);
-      var items = [];
-      if (text.trim()) items.push({ name: T("your_message"), size: new Blob([text]).size, text: text });
-      files.forEach(function (f) {
-        items.push({ name: f.name || T("a_file"), size: f.size, file: f });
-      });
-      var total = items.reduce(function (n, it) {
-        return n + it.size;
-      }, 0) || 1;
-      var before = 0;
-      var start = performance.now();
-      var eta = "";
-      var envelopes = [];
-      for (var i = 0; i < items.length; i++) {
-        var it = items[i];
-        var what = T("encrypting", { name: it.name, n: i + 1, total: items.length });
-        var progress = function (done) {
-          var sealed = before + done;
-          var secs = (performance.now() - start) / 1000;
-          if (sealed >= MB && secs > 0) {
-            // Measured, not guessed: the rate so far, once at least 1 MB is sealed.
-            var left = ((total - sealed) * secs) / sealed;
-            var mins = Math.max(1, Math.round(left / 60));
-            eta = left > 10 ? T("eta", { minutes: mins }) : "";
-          }
-          show(what, sealed / total, eta);
-        };
-        progress(0);
-        var f = it.file;
-        envelopes.push(
-          await (f
-            ? TiplineEnvelope.sealBlob(f, TiplineEnvelope.fileMeta(f.name, f.type), keys, progress)
-            : TiplineEnvelope.sealText(it.text, keys, progress))
-        );
-        before += it.size;
-      }
-      return envelopes;
     }
 
     var first = !!form.dataset.installSalt;
@@ -189,43 +162,89 @@
       title.focus();
     }
 
-    function send(envelopes, made) {
-      var data = new FormData();
-      data.append("csrf_token", form.elements.csrf_token.value);
-      envelopes.forEach(function (env, i) {
-        data.append("envelope", env, i + ".envelope");
-      });
-      var xhr = new XMLHttpRequest();
-      xhr.open("POST", form.getAttribute("action") + "?sealed=browser");
-      xhr.setRequestHeader("Accept", "application/json");
-      if (made) {
-        // Headers, not fields: the server needs them before it reads the envelopes.
-        xhr.setRequestHeader("Tipline-Source-Public-Key", made.publicKey);
-        xhr.setRequestHeader("Tipline-Verifier", made.verifier);
+    // The text of each failure upload.js reports (docs/uploads.md: the page says its own sentence).
+    function failure(e) {
+      if (!e || e.name !== "UploadError") return T("not_sealed");
+      if (e.reason === "cancelled") return T("stopped");
+      if (e.reason === "unreadable") return T("not_sealed");
+      if (e.reason === "expired") return T("expired");
+      if (e.reason === "too_big") return T("too_large");
+      if (e.text) return e.text; // the commit's own JSON error, in the page's language
+      if (e.status === 403) return T("session_ended");
+      return T("refused", { status: e.status });
+    }
+
+    // Seal and send every item in parts (upload.js), then commit; the tip has arrived only then.
+    function send(text, files, made) {
+      var items = [];
+      if (text.trim()) {
+        items.push({ name: T("your_message"), blob: new Blob([text]), meta: TiplineEnvelope.messageMeta() });
       }
-      show(T("sending"), 0);
-      xhr.upload.onprogress = function (e) {
-        if (e.lengthComputable) show(T("sending"), e.loaded / e.total);
-      };
-      xhr.onload = function () {
-        var reply = null;
-        try {
-          reply = JSON.parse(xhr.responseText);
-        } catch (_e) {
-          // not JSON: a proxy's or the server's own error page
+      files.forEach(function (f) {
+        items.push({ name: f.name || T("a_file"), blob: f, file: f, meta: TiplineEnvelope.fileMeta(f.name, f.type) });
+      });
+      var headers = {};
+      if (made) {
+        // Headers, not fields, as for the single-request form.
+        headers["Tipline-Source-Public-Key"] = made.publicKey;
+        headers["Tipline-Verifier"] = made.verifier;
+      }
+      var what = "";
+      var fraction = 0;
+      var start = null; // [time, bytes] when bytes first moved, for the estimate
+      var eta = "";
+      function onEvent(e) {
+        if (e.phase === "sending" || e.phase === "progress") {
+          what = T("uploading", { name: e.name, n: e.index + 1, total: e.count });
+          fraction = e.done / e.total;
+          var secs = start ? (performance.now() - start[0]) / 1000 : 0;
+          var moved = start ? e.done - start[1] : 0;
+          if (!start) start = [performance.now(), e.done];
+          else if (moved >= MB && secs > 0) {
+            // Measured, not guessed: the rate so far, once at least 1 MB has gone.
+            var left = ((e.total - e.done) * secs) / moved;
+            eta = left > 10 ? T("eta", { minutes: Math.max(1, Math.round(left / 60)) }) : "";
+          }
+          show(what, fraction, eta);
+        } else if (e.phase === "retrying") {
+          start = null; // the rate starts again once bytes move again
+          eta = "";
+          showText(T(e.busy ? "busy" : "retrying", { seconds: e.seconds }));
+        } else if (e.phase === "resuming") {
+          fraction = e.done / e.total;
+          start = null;
+          showText(T("resuming", { size: megabytes(e.arrived, Math.floor) }), fraction);
+        } else if (e.phase === "committing") {
+          show(T("committing"), 1);
         }
-        if (reply && reply.ok && xhr.status === 200) {
+      }
+      var control = {};
+      stop.hidden = false;
+      stop.onclick = function () {
+        stop.hidden = true;
+        control.cancel();
+      };
+      show(T("uploading", { name: items[0].name, n: 1, total: items.length }), 0);
+      return TiplineUpload.send({
+        items: items,
+        keys: keysOf(form),
+        csrf: form.elements.csrf_token.value,
+        action: form.getAttribute("action"),
+        headers: headers,
+        onEvent: onEvent,
+        control: control,
+      }).then(
+        function (reply) {
+          stop.hidden = true;
           show(T("sent"), 1);
           if (made) reveal(made.codename);
           else location.assign(reply.next);
-        } else {
-          fail((reply && reply.error) || T("refused", { status: xhr.status }));
+        },
+        function (e) {
+          stop.hidden = true;
+          fail(failure(e));
         }
-      };
-      xhr.onerror = xhr.ontimeout = xhr.onabort = function () {
-        fail(T("lost"));
-      };
-      xhr.send(data);
+      );
     }
 
     function sealAndSend() {
@@ -235,17 +254,14 @@
       status.textContent = bad;
       if (bad) return;
       button.disabled = true;
-      var made = null;
       (first ? makeCodename() : Promise.resolve(null))
-        .then(function (m) {
-          made = m;
-          return sealAll(text, files);
+        .then(function (made) {
+          return send(text, files, made);
         })
-        .then(function (envelopes) {
-          send(envelopes, made);
-        }, function () {
-        fail(T("not_sealed"));
-      });
+        .catch(function () {
+          stop.hidden = true;
+          fail(T("not_sealed"));
+        });
     }
 
     // "loading" until the crypto is ready, then "ready" or "failed"; "server" once the
