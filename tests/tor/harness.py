@@ -274,6 +274,7 @@ class Tor:
     or_port: int | None = None
     dir_port: int | None = None
     socks_port: int | None = None
+    control: Path | None = None  # the ControlSocket of a client tor (circuits.py closes circuits with it)
     fingerprint: str = ""  # RSA identity (relays and authorities)
     v3ident: str = ""  # authority v3 identity
     proc: subprocess.Popen | None = None
@@ -520,6 +521,10 @@ class TorNetwork:
             node.socks_port = free_port()
             # ExtendedErrors: onion failures get their own SOCKS5 replies (0xF0-0xF7).
             lines.append(f"SocksPort 127.0.0.1:{node.socks_port} ExtendedErrors")
+            # A control socket, as deploy/torrc gives the service's, so a test can cut this client's
+            # circuits (circuits.py); cookie authentication, as tipline/ops/torcontrol.py speaks it.
+            node.control = node.data / "control"
+            lines += [f"ControlSocket {node.control}", "CookieAuthentication 1"]
         node.torrc.write_text("\n".join(lines + torrc_lines) + "\n")
         self.others.append(node)
         return node

@@ -276,7 +276,9 @@
             "PATCH",
             url,
             tus(control, { "Content-Type": "application/offset+octet-stream", "Upload-Offset": String(part.offset) }),
-            part.bytes,
+            // A Blob, not the Uint8Array itself: Chromium uploads a typed-array body about ten
+            // times slower (0.8-2 s for 4 MiB over loopback, against 0.1 s; bench/upload.py).
+            new Blob([part.bytes]),
             function (sent) {
               progress(acked, sent);
             }
