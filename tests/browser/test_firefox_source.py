@@ -18,6 +18,8 @@ import os
 import secrets
 from collections import Counter
 
+import pytest
+
 from tests.browser.conftest import THANKS, export_and_decrypt, scan, submission_with
 from tests.browser.firefox import OFFLINE, SAFER, Firefox, NetworkTrap, marionette_driver
 from tests.web.conversations import add_reply, conversation, store
@@ -149,6 +151,7 @@ UPLOAD_REQUESTS = """return performance.getEntriesByType("resource")
   .map((e) => [new URL(e.name).pathname, e.initiatorType]);"""
 
 
+@pytest.mark.slow  # sealing 8 MiB without a JIT: 25 to 55 s on a busy 2-core machine
 def test_file_of_several_parts_sent_in_parts_at_safer_decrypts(firefox, site: Server, keydir, tmp_path):
     marker = f"FIREFOX-PARTS-{secrets.token_hex(8)}"
     big = tmp_path / f"video-{marker}.bin"
