@@ -37,6 +37,7 @@ import pytest
 
 import tipline
 from tests.browser.firefox import FIREFOX, Firefox, NetworkTrap, launch, marionette_driver
+from tests.browser.proxy import Proxy
 from tests.conftest import export_and_decrypt as export_bundle_and_decrypt
 from tests.conftest import missing, submission_folders, unavailable
 from tests.web.server import Server, make_server
@@ -523,3 +524,22 @@ def firefox_js_off(_firefoxes, firefox_trap) -> Iterator[Firefox]:
     firefox_trap.asked.clear()
     yield ff
     _no_network_tried(ff, firefox_trap)
+
+
+# -- uploads in parts (test_source_uploads*.py) -------------------------------------------------
+
+
+@pytest.fixture
+def fresh_site(tmp_path, keydir) -> Iterator[Server]:
+    """A tip line of its own: its export holds this test's tip only."""
+    srv = make_server(tmp_path / "site", keydir / "journalist.pub").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def proxy(fresh_site) -> Iterator[Proxy]:
+    """A TCP proxy on loopback before fresh_site, which a test can cut or stall (tests/browser/proxy.py)."""
+    p = Proxy(fresh_site.port).start()
+    yield p
+    p.stop()

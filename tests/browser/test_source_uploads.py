@@ -3,144 +3,35 @@
 Files are made from a seeded generator and compared by hash, so no test holds one twice.
 Each tip is exported with the real `tipline export` and decrypted with the real
 `tipline-offline`. A TCP proxy on loopback (tests/browser/proxy.py) stands between the
-browser and gunicorn where the connection must drop or stall.
+browser and gunicorn where the connection must drop or stall. The largest files are in
+test_source_uploads_large.py, a file of their own so that the suite's two workers share them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-import random
 import re
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from tests.browser.conftest import THANKS, export_and_decrypt, first_done
-from tests.browser.proxy import Proxy
-from tests.web.server import Server, make_server
-from tipline.format.payload import Metadata
-from tipline.format.stream import CHUNK
-
-MIB = 1024 * 1024
-LONG = 900_000  # ms: 100 MB without a JIT seals at about 1 MiB/s
-RETRYING = re.compile(r"Connection lost\. Retrying in \d+ s\.")
-
-
-def make_file(path: Path, size: int, seed: int) -> str:
-    """Write `size` seeded random bytes to path, a MiB at a time; returns their SHA-256."""
-    rng, digest = random.Random(seed), hashlib.sha256()
-    with path.open("wb") as f:
-        for start in range(0, size, MIB):
-            block = rng.randbytes(min(MIB, size - start))
-            f.write(block)
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(MIB):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def envelope_length(size: int, name: str) -> int:
-    """The length of a file's envelope sealed to one key (docs/envelope.md), as the page computes it."""
-    from tipline.format.padding import padme
-
-    meta = Metadata("file", name, "application/octet-stream").encode(size)
-    total = padme(size + len(meta) + 2)
-    return 9 + 88 + 24 + total + 17 * -(-total // CHUNK)
-
-
-@pytest.fixture
-def fresh_site(tmp_path, keydir) -> Iterator[Server]:
-    """A tip line of its own: its export holds this test's tip only."""
-    srv = make_server(tmp_path / "site", keydir / "journalist.pub").start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def proxy(fresh_site) -> Iterator[Proxy]:
-    p = Proxy(fresh_site.port).start()
-    yield p
-    p.stop()
-
-
-def decrypted_file(srv: Server, keydir: Path, work: Path, name: str) -> Path:
-    out = export_and_decrypt(srv, keydir, work)
-    (found,) = out.rglob(f"files/{name}")
-    return found
-
-
-def send_file(tab, path: Path, timeout: float = LONG) -> float:
-    """Pick the file in the form and send it as a first tip; returns the seconds it took."""
-    tab.page.set_input_files("#files", str(path))
-    began = time.monotonic()
-    tab.page.click("#send")
-    first_done(tab.page, timeout=timeout)
-    return time.monotonic() - began
-
-
-def records(tab) -> dict[str, str]:
-    return tab.page.evaluate(
-        """() => Object.fromEntries(Object.keys(sessionStorage)
-             .filter((k) => k.startsWith("tipline.upload.")).map((k) => [k, sessionStorage.getItem(k)]))"""
-    )
-
-
-def held_by(srv: Server, upload_id: str) -> int:
-    """The server's Upload-Offset, once no request writes to the upload any more (423 until then)."""
-    for _ in range(600):
-        head = srv.request("HEAD", f"/uploads/{upload_id}", headers={"Tus-Resumable": "1.0.0"})
-        if head.status != 423:
-            assert head.status == 200, (head.status, head.body)
-            return int(head.header("Upload-Offset"))
-        time.sleep(0.1)
-    raise AssertionError("the upload stayed busy")
-
-
-# -- 100 MB, pipelined, in both engines -----------------------------------------------------------
-
-
-@pytest.mark.parametrize("mode", ["wasm", "jitless"])
-def test_a_100_mb_file_arrives_byte_for_byte(open_tab, fresh_site, keydir, tmp_path, mode):
-    size = 100 * 1000 * 1000
-    path = tmp_path / f"video-{mode}.mp4"
-    digest = make_file(path, size, seed=100)
-    tab = open_tab(mode, fresh_site, record_bodies=False)
-    tab.goto("/")
-    seconds = send_file(tab, path)
-    print(f"\n100 MB, {mode}: sealed and sent in parts in {seconds:.1f} s ({size / MIB / seconds:.2f} MiB/s)")
-    assert tab.problems() == []
-    assert records(tab) == {}  # removed at the commit
-    got = decrypted_file(fresh_site, keydir, tmp_path / "out", path.name)
-    assert got.stat().st_size == size and sha256_of(got) == digest
-    for p in (path, got):
-        p.unlink()
-
-
-@pytest.mark.slow
-def test_a_400_mb_file_arrives_byte_for_byte(open_tab, fresh_site, keydir, tmp_path):
-    size = 400 * 1000 * 1000
-    path = tmp_path / "archive.zip"
-    digest = make_file(path, size, seed=400)
-    tab = open_tab("wasm", fresh_site, record_bodies=False)
-    tab.goto("/")
-    seconds = send_file(tab, path)
-    print(f"\n400 MB, wasm: {seconds:.1f} s")
-    got = decrypted_file(fresh_site, keydir, tmp_path / "out", path.name)
-    assert got.stat().st_size == size and sha256_of(got) == digest
-    for p in (path, got):
-        p.unlink()
-
+from tests.browser.conftest import THANKS, first_done
+from tests.browser.uploads import (
+    LONG,
+    MIB,
+    RETRYING,
+    decrypted_file,
+    envelope_length,
+    held_by,
+    make_file,
+    records,
+    send_file,
+    sha256_of,
+)
+from tests.web.server import Server
 
 # -- a dropped connection, a reload ----------------------------------------------------------------
 
