@@ -321,7 +321,7 @@ def test_sealer_length_is_known_before_and_resealing_gives_the_same_bytes(env_pa
     assert first["declared"] == first["predicted"] == len(env)
     assert len(env) == len(seal_bytes(content, Metadata("file", "x", ""), [alice.public_key, bob.public_key]))
     assert decrypt_bytes(env, [bob])[1] == content
-    # What upload.js keeps in sessionStorage re-creates the envelope byte for byte.
+    # What upload-records.js keeps in sessionStorage re-creates the envelope byte for byte.
     resume = {"key": first["key"], "header": first["header"]}
     again = env_page.evaluate(SEAL_STREAM, {"url": url, "name": "x", "keys": keys, "resume": resume})
     assert again["env"] == first["env"]

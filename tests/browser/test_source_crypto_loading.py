@@ -140,6 +140,11 @@ FAILURES = {
     "sodium-404": (SODIUM, lambda route: route.fulfill(status=404, body="not here")),
     "sodium-sri-mismatch": (SODIUM, _tampered),
     "envelope-aborted": (ENVELOPE, lambda route: route.abort()),
+    # upload.js and the three scripts it is made of: each is waited for, and each one lost falls back.
+    **{
+        f"{name}-aborted": (re.compile(rf"/static/js/{name}\.js$"), lambda route: route.abort())
+        for name in ("upload-records", "upload-http", "upload-parts", "upload")
+    },
 }
 
 

@@ -7,10 +7,11 @@
  * that a tip is never posted in plaintext while the page says the browser will
  * encrypt it. Until the crypto is ready, Send holds the tip, says so, and offers
  * "Send now, encrypted on our server" for a source who cannot wait (a Tor Browser
- * whose sodium.js never arrives). If sodium.js, envelope.js or upload.js fails to load
- * (blocked, cut off, a Subresource Integrity mismatch), the page says so and Send posts the
- * form as with JavaScript off: the server seals it on receipt. Without this script the
- * page's own note already says that. No plaintext is ever sent from here.
+ * whose sodium.js never arrives). If sodium.js, envelope.js, upload.js or one of the three
+ * upload-*.js it uses fails to load (blocked, cut off, a Subresource Integrity mismatch), the
+ * page says so and Send posts the form as with JavaScript off: the server seals it on
+ * receipt. Without this script the page's own note already says that. No plaintext is ever
+ * sent from here.
  *
  * The same script drives the follow-up form of the conversation page: it posts to the
  * form's own action. On the first tip's form (it carries data-install-salt) it also makes
@@ -79,6 +80,17 @@
       }),
       loaded("envelope-js", function () {
         return !!window.TiplineEnvelope;
+      }),
+      // upload.js and the three scripts it is made of (each loaded before it): any one lost, and
+      // the page falls back to the server, as for envelope.js.
+      loaded("upload-records-js", function () {
+        return !!window.TiplineUploadRecords;
+      }),
+      loaded("upload-http-js", function () {
+        return !!window.TiplineUploadHttp;
+      }),
+      loaded("upload-parts-js", function () {
+        return !!window.TiplineUploadParts;
       }),
       loaded("upload-js", function () {
         return !!window.TiplineUpload;
