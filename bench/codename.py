@@ -181,8 +181,13 @@ def main() -> int:
         ops, mem = s
         m = medians[s]
         tag = " (chosen)" if s == CHOSEN else ""
-        row = [f"{ops}{tag}", f"{mem // 1024} KiB", *(results[s][k] for k in MODES),
-               f"{m['jitless'] / m['python']:.0f}x", f"{m['jitless'] / m['wasm']:.0f}x"]
+        row = [
+            f"{ops}{tag}",
+            f"{mem // 1024} KiB",
+            *(results[s][k] for k in MODES),
+            f"{m['jitless'] / m['python']:.0f}x",
+            f"{m['jitless'] / m['wasm']:.0f}x",
+        ]
         print("| " + " | ".join(row) + " |")
     return 0
 

@@ -40,17 +40,27 @@ def pg_url():
         shutil.chown(base, "postgres")
         shutil.chown(data, "postgres")
     port = free_port()
-    subprocess.run(_as_postgres([f"{bindir}/initdb", "-D", str(data), "-A", "trust", "-U", "tipline"]),
-                   check=True, capture_output=True)
+    subprocess.run(
+        _as_postgres([f"{bindir}/initdb", "-D", str(data), "-A", "trust", "-U", "tipline"]),
+        check=True,
+        capture_output=True,
+    )
     opts = f"-k {base} -p {port} -c listen_addresses='' -c fsync=on"
-    subprocess.run(_as_postgres([f"{bindir}/pg_ctl", "-D", str(data), "-o", opts, "-l", str(base / "log"),
-                                 "-w", "start"]), check=True, capture_output=True)
+    subprocess.run(
+        _as_postgres(
+            [f"{bindir}/pg_ctl", "-D", str(data), "-o", opts, "-l", str(base / "log"), "-w", "start"]
+        ),
+        check=True,
+        capture_output=True,
+    )
     url = f"postgresql+psycopg://tipline@/postgres?host={base}&port={port}"
     try:
         yield url
     finally:
-        subprocess.run(_as_postgres([f"{bindir}/pg_ctl", "-D", str(data), "-m", "immediate", "stop"]),
-                       capture_output=True)
+        subprocess.run(
+            _as_postgres([f"{bindir}/pg_ctl", "-D", str(data), "-m", "immediate", "stop"]),
+            capture_output=True,
+        )
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -26,11 +26,24 @@ def test_data_dir_from_environment(tmp_path):
         ({"max_logins_in_flight": 0}, "at least 1"),
         ({"source_session_minutes": 0}, "at least 1"),
         ({"source_session_max_minutes": 29}, "at least source_session_minutes"),
+        ({"pending_upload_hours": 0}, "pending_upload_hours and max_pending_uploads must be at least 1"),
+        ({"max_pending_uploads": 0}, "pending_upload_hours and max_pending_uploads must be at least 1"),
+        ({"max_pending_mb": -1}, "max_pending_mb"),
+        ({"max_upload_mb": 100, "max_pending_mb": 100}, "room for one whole tip: at least 113"),
     ],
 )
 def test_bad_settings_say_what_to_fix(tmp_path, kwargs, message):
     with pytest.raises(ConfigError, match=message):
         load_settings(tmp_path, environ={}, **kwargs)
+
+
+def test_pending_uploads_defaults(tmp_path):
+    s = load_settings(tmp_path, environ={}, max_upload_mb=10)
+    assert (s.pending_upload_hours, s.max_pending_uploads) == (24, 200)
+    assert s.max_pending_bytes == 40 * 1024 * 1024  # 4 x max_upload_mb unless set
+    s = load_settings(tmp_path, environ={"TIPLINE_MAX_PENDING_MB": "50"}, max_upload_mb=10)
+    assert s.max_pending_bytes == 50 * 1024 * 1024
+    assert s.max_sealed_bytes == 10 * 1024 * 1024 * 112 // 100 + 21 * 8192
 
 
 def test_unknown_setting_in_file(tmp_path):

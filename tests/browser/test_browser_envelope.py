@@ -294,7 +294,7 @@ SEAL_STREAM = """async ({url, name, keys, resume}) => {
   const again = resume && {payloadKey: T.b64ToBytes(resume.key), header: T.b64ToBytes(resume.header)};
   const s = await TiplineEnvelope.sealer(file, meta, keys.map(T.b64ToBytes), again);
   const out = [];
-  for (let b = await s.next(); b !== null; b = await s.next()) out.push(b);
+  for (let b = await s.next(); b !== null; b = await s.next()) out.push(new Blob([b]));  // valid until next()
   const env = new Blob(out);
   return {
     env: await T.blobToB64(env),

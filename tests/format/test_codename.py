@@ -75,12 +75,20 @@ def test_kdf_is_libsodium_kdf_blake2b():
     for subkey_id in (0, 1, 2, 2**64 - 1):
         for length in (16, 32, 64):
             want = hashlib.blake2b(
-                b"", digest_size=length, key=key,
-                salt=subkey_id.to_bytes(8, "little") + bytes(8), person=b"TLconv01" + bytes(8),
+                b"",
+                digest_size=length,
+                key=key,
+                salt=subkey_id.to_bytes(8, "little") + bytes(8),
+                person=b"TLconv01" + bytes(8),
             ).digest()
             assert codename.kdf_derive_from_key(length, subkey_id, b"TLconv01", key) == want
-    for bad in ((15, 1, b"TLconv01", key), (32, 1, b"TLconv0", key), (32, 1, b"TLconv01", key[:31]),
-                (32, -1, b"TLconv01", key), (32, 2**64, b"TLconv01", key)):
+    for bad in (
+        (15, 1, b"TLconv01", key),
+        (32, 1, b"TLconv0", key),
+        (32, 1, b"TLconv01", key[:31]),
+        (32, -1, b"TLconv01", key),
+        (32, 2**64, b"TLconv01", key),
+    ):
         with pytest.raises(ValueError):
             codename.kdf_derive_from_key(*bad)
 

@@ -29,8 +29,10 @@ def test_tips_roundtrip_on_postgres(pg_url, tmp_path, keydir, export_and_decrypt
     srv.start()
     try:
         token = srv.csrf_token()
-        r = srv.post_form([("csrf_token", token), ("message", "stored in postgres ✓")],
-                          [("files", "doc.txt", b"attached", "text/plain")])
+        r = srv.post_form(
+            [("csrf_token", token), ("message", "stored in postgres ✓")],
+            [("files", "doc.txt", b"attached", "text/plain")],
+        )
         assert r.status == 200  # the codename page
         assert not (srv.data_dir / "tipline.sqlite3").exists()  # really not SQLite
         out = export_and_decrypt(srv)
@@ -42,8 +44,20 @@ def test_tips_roundtrip_on_postgres(pg_url, tmp_path, keydir, export_and_decrypt
     # Retention against the same database: age the row, then purge it.
     with make_engine(pg_url).begin() as con:
         con.execute(text("update submissions set received_hour = '2020-01-01T00:00Z'"))
-    r = subprocess.run([sys.executable, "-m", "tipline.cli", "purge", "--data-dir", str(srv.data_dir),
-                        "--older-than", "30d"], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tipline.cli",
+            "purge",
+            "--data-dir",
+            str(srv.data_dir),
+            "--older-than",
+            "30d",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert "Purged 1" in r.stdout, r.stderr
     assert list((srv.data_dir / "store" / "submissions").iterdir()) == []
 

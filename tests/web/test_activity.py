@@ -113,19 +113,22 @@ def scripted_day(room: Newsroom) -> tuple[str, str]:
 
 def test_a_scripted_day_makes_exactly_these_entries(room):
     first, _second = scripted_day(room)
-    assert totals(log_of(room.data_dir)) == {
-        (ADMIN, "account_added", "name=ana"): 1,
-        ("ana", "login_failed", ""): 2,
-        (UNKNOWN_NAME, "login_failed", ""): 1,  # the typo is counted, never stored as typed
-        ("ana", "login", ""): 1,
-        ("ana", "download", f"submissions=1 conversations={first[:8]}"): 1,
-        ("ana", "reply", f"conversation={first[:8]} sealed_by=server"): 1,
-        ("ana", "reply", f"conversation={first[:8]} sealed_by=offline"): 1,
-        ("ana", "download", "submissions=1 conversations=deleted"): 1,
-        ("ana", "reply", "conversation=deleted sealed_by=server"): 1,
-        ("ana", "delete", "submissions=1 conversations_deleted=1 conversations=none"): 1,
-        ("ana", "logout", ""): 1,
-    }
+    assert (
+        totals(log_of(room.data_dir))
+        == {
+            (ADMIN, "account_added", "name=ana"): 1,
+            ("ana", "login_failed", ""): 2,
+            (UNKNOWN_NAME, "login_failed", ""): 1,  # the typo is counted, never stored as typed
+            ("ana", "login", ""): 1,
+            ("ana", "download", f"submissions=1 conversations={first[:8]}"): 1,
+            ("ana", "reply", f"conversation={first[:8]} sealed_by=server"): 1,
+            ("ana", "reply", f"conversation={first[:8]} sealed_by=offline"): 1,
+            ("ana", "download", "submissions=1 conversations=deleted"): 1,
+            ("ana", "reply", "conversation=deleted sealed_by=server"): 1,
+            ("ana", "delete", "submissions=1 conversations_deleted=1 conversations=none"): 1,
+            ("ana", "logout", ""): 1,
+        }
+    )
     assert log_of(room.data_dir).failed_logins("2000-01-01T00:00Z") == {"ana": 2, UNKNOWN_NAME: 1}
 
     # `tipline log`: one line per entry, newest hour first, tab-separated.

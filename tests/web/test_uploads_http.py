@@ -15,11 +15,13 @@ import subprocess
 import sys
 import threading
 import time
+from urllib.parse import urlencode
 
 import pytest
 
 from tests.conftest import submission_folders
-from tests.web.server import first_tip_headers, make_server
+from tests.web.conversations import store
+from tests.web.server import first_tip_headers
 from tests.web.tus_client import (
     MIB,
     Tus,
@@ -97,13 +99,17 @@ def test_full_flow_in_parts_decrypts_byte_for_byte(server, tus, keydir, export_a
         offset += size
         assert r.header("Upload-Offset") == str(offset) == tus.head(upload_id).header("Upload-Offset")
     message_id = tus.send(envs[0])
-    assert server.submission_count() == before  # nothing a journalist could see before the commit
+    # Nothing a journalist could see before the commit: the store lists what the journalist app lists.
+    listed = {s.id for s in store(server).store.list()}
+    assert server.submission_count() == before == len(listed)
     held = (uploads_dir(server) / upload_id).read_bytes()
     assert held == envs[1] and MARKER not in held
 
     r = tus.commit([message_id, upload_id])
     assert r.status == 200 and reply(r) == {"ok": True}
     assert server.submission_count() == before + 1
+    (new,) = [s for s in store(server).store.list() if s.id not in listed]
+    assert (new.item_count, new.sealed_by) == (2, "browser")
     stored = envelopes_stored(server)
     assert envs[0] in stored.values() and envs[1] in stored.values()
     # The uploads' data went; their markers stay until they expire, and say nothing but that.
@@ -125,7 +131,7 @@ def test_creation_refusals(server, tus):
         ({}, 400),
         ({"Upload_Length": "-1"}, 400),
         ({"Upload_Length": "12abc"}, 400),
-        ({"Upload_Length": "0"}, 413),
+        ({"Upload_Length": "0"}, 400),  # an envelope is never empty
         ({"Upload_Length": str(10**15)}, 413),
         ({"Upload_Length": "100", "Upload_Metadata": "filename ZG9jLnBkZg=="}, 400),
         ({"Upload_Defer_Length": "1"}, 400),
@@ -134,6 +140,8 @@ def test_creation_refusals(server, tus):
         assert r.status == status, (headers, r.status)
     assert tus.request("POST", "/uploads", b"body", Upload_Length="4").status == 400
     assert pending(server) == before
+    # An empty Upload-Metadata carries nothing: tuspy always sends one (bench/tus_client.py).
+    assert tus.request("POST", "/uploads", Upload_Length="4", Upload_Metadata="").status == 201
 
 
 def test_delete_cancels(server, tus):
@@ -316,6 +324,9 @@ def test_commit_refusals_keep_the_uploads(server, tus, keydir):
     assert no_csrf.commit([upload_id]).status == 403
     assert tus.commit([upload_id, upload_id]).status == 400  # the same upload twice
     assert tus.commit([upload_id], headers={}).status == 400  # a first tip without its codename's key
+    body = urlencode({"csrf_token": tus.token, "upload": upload_id, "message": "in the clear"}).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **first_tip_headers()}
+    assert server.request("POST", "/submit?sealed=browser", body, headers).status == 400
     assert (server.submission_count(), pending(server)) == before
 
 
@@ -396,37 +407,64 @@ def test_pending_keeps_only_the_hour_and_no_plaintext(server, tus, keydir):
             )
 
 
-def test_restart_keeps_unfinished_uploads_and_purge_removes_expired(tmp_path, keydir):
-    srv = make_server(tmp_path, keydir / "journalist.pub").start()
+def test_a_follow_up_commits_from_parts_too(server, keydir):
+    from tests.web.conversations import first_tip, login
+
+    typed = first_tip(server, "a first tip, JavaScript off")
+    assert login(server, typed).status == 200
     try:
-        tus = Tus(srv)
-        keep, old = tus.send(random_bytes(5000), upto=3000), tus.send(random_bytes(5000), upto=1000)
+        tus = Tus(server)
+        ids = [
+            tus.send(message_envelope(keydir, "more, in parts")),
+            tus.send(file_envelope(keydir, b"f" * 9000)),
+        ]
+        before = server.submission_count()
+        r = tus.commit(ids, path="/conversation/send?sealed=browser", headers={})
+        assert r.status == 200 and reply(r) == {"ok": True, "next": "/thanks"}
+        assert server.submission_count() == before + 1
     finally:
-        srv.stop()
-    intake = srv.data_dir / "store" / "pending" / "halfway"
+        server.cookies.pop("tipline-source", None)
+
+
+def test_the_journalist_app_has_no_upload_routes(tmp_path, keydir):
+    from tipline.config import load_settings
+    from tipline.web.app import create_journalist_app, create_source_app
+
+    settings = load_settings(tmp_path / "data")
+    routes = {r.rule for r in create_journalist_app(settings).url_map.iter_rules()}
+    assert not [r for r in routes if "upload" in r]
+    routes = {r.rule for r in create_source_app(settings).url_map.iter_rules()}
+    assert {"/uploads", "/uploads/<upload_id>"} <= routes
+
+
+def purge(srv, *flags: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tipline.cli", "purge", "--data-dir", str(srv.data_dir), *flags],
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_restart_keeps_unfinished_uploads_and_purge_removes_expired(server):
+    """Last in this module: it restarts the module's server."""
+    tus = Tus(server)
+    keep, old = tus.send(random_bytes(5000), upto=3000), tus.send(random_bytes(5000), upto=1000)
+    server.stop()
+    intake = server.data_dir / "store" / "pending" / "halfway"
     intake.mkdir()
     (intake / "1.part").write_bytes(b"ciphertext")
-    srv.start()
-    try:
-        assert not intake.exists()  # a tip in one request, never acknowledged: gone
-        tus = Tus(srv)
-        assert tus.head(keep).header("Upload-Offset") == "3000"
-        assert tus.head(old).header("Upload-Offset") == "1000"
-        expire(srv, old)
-        r = subprocess.run(
-            [sys.executable, "-m", "tipline.cli", "purge", "--data-dir", str(srv.data_dir), "--uploads-only"],
-            capture_output=True,
-            text=True,
-        )
-        assert r.returncode == 0 and "Removed 1 unfinished upload(s)" in r.stdout, r.stderr
-        assert not any(p.name.startswith(old) for p in uploads_dir(srv).iterdir())
-        assert tus.head(keep).status == 200 and tus.head(old).status == 404
-        # Without any retention, purge still does that, then says what else it needs.
-        r = subprocess.run(
-            [sys.executable, "-m", "tipline.cli", "purge", "--data-dir", str(srv.data_dir)],
-            capture_output=True,
-            text=True,
-        )
-        assert r.returncode == 2 and "--older-than" in r.stderr and "Removed 0" in r.stdout
-    finally:
-        srv.stop()
+    server.start()
+    assert not intake.exists()  # a tip in one request, never acknowledged: gone
+    assert tus.head(keep).header("Upload-Offset") == "3000"
+    assert tus.head(old).header("Upload-Offset") == "1000"
+    expire(server, old)
+    r = purge(server, "--uploads-only")
+    assert r.returncode == 0 and "Removed 1 unfinished upload(s)" in r.stdout, r.stderr
+    assert not any(p.name.startswith(old) for p in uploads_dir(server).iterdir())
+    assert tus.head(keep).status == 200 and tus.head(old).status == 404
+    # Without any retention, purge still does that, then says what else it needs.
+    r = purge(server)
+    assert r.returncode == 2 and "--older-than" in r.stderr and "Removed 0" in r.stdout
+    # All this module's requests, refusals and cut-off parts: not one traceback or upload id logged.
+    log = server.log_path.read_text()
+    assert "Traceback" not in log and keep not in log and old not in log

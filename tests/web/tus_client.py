@@ -1,4 +1,4 @@
-"""A small tus client for the tests, over the harness's raw HTTP (docs/uploads.md), and what it checks on disk."""
+"""A small tus client for the tests, over the harness's raw HTTP (docs/uploads.md), and disk checks."""
 
 from __future__ import annotations
 

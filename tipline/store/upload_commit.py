@@ -17,7 +17,8 @@ from tipline.textmark import N_
 
 from .envelopes import EnvelopeRejected, IntakeError
 from .submissions import Intake
-from .uploads import PendingUploads, UnknownUpload, UploadBusy, UploadExpired
+from .upload_state import UnknownUpload, UploadBusy, UploadExpired
+from .uploads import PendingUploads
 
 log = logging.getLogger(__name__)
 

@@ -10,16 +10,13 @@ here, and no HTTP: tipline/web/tus.py speaks the protocol.
 
 from __future__ import annotations
 
-import calendar
 import contextlib
 import fcntl
 import json
 import os
-import re
 import secrets
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -27,74 +24,25 @@ from tipline.format.durable import fsync_dir
 
 from .filetimes import open_quietly, to_the_hour, walk
 from .submissions import SHARED_DIR_MODE, SHARED_FILE_MODE, UPLOADS, current_hour
+from .upload_state import (
+    HOUR,
+    ID,
+    CutShort,
+    QuotaReached,
+    TooLong,
+    UnknownUpload,
+    UploadBusy,
+    UploadExpired,
+    UploadState,
+    WrongOffset,
+)
 
 if TYPE_CHECKING:
     from tipline.config import Settings
 
 MAX_PART = 16 * 1024 * 1024  # one PATCH at most: a part is synced before it is acknowledged
 PIECE = 64 * 1024  # read from the request, and written, this much at a time
-ID = re.compile(r"[A-Za-z0-9_-]{22}")  # secrets.token_urlsafe(16): nothing else names a path here
-HOUR = re.compile(r"\d{4}-\d\d-\d\dT\d\d:00Z")
 LOCK = ".lock"
-
-
-class UploadError(Exception):
-    """A request about an upload that cannot be done; nothing was changed."""
-
-    def __init__(self, upload_id: str = "") -> None:
-        super().__init__(type(self).__name__)
-        self.upload_id = upload_id
-
-
-class UnknownUpload(UploadError):
-    """No such upload (never made, deleted, committed, or a malformed id)."""
-
-
-class UploadExpired(UploadError):
-    pass
-
-
-class UploadBusy(UploadError):
-    """Another request holds this upload's lock (a part being written, a commit)."""
-
-
-class QuotaReached(UploadError):
-    pass
-
-
-class TooLong(UploadError):
-    """Past the upload's declared length, over one part's limit, or over the largest envelope."""
-
-
-class CutShort(UploadError):
-    """The part's body ended (or failed) before its length: nothing of it was kept."""
-
-
-class WrongOffset(UploadError):
-    def __init__(self, upload_id: str, offset: int) -> None:
-        super().__init__(upload_id)
-        self.offset = offset
-
-
-@dataclass(frozen=True)
-class UploadState:
-    id: str
-    offset: int  # bytes held, all synced
-    length: int  # declared at creation
-    expires: str  # an hour, "2026-12-02T21:00Z"
-    committed: bool
-
-    @property
-    def complete(self) -> bool:
-        return self.offset == self.length
-
-    @property
-    def expired(self) -> bool:
-        return self.expires <= current_hour()[0]
-
-    @property
-    def expires_ts(self) -> int:
-        return calendar.timegm(time.strptime(self.expires, "%Y-%m-%dT%H:00Z"))
 
 
 class PendingUploads:
@@ -108,7 +56,8 @@ class PendingUploads:
         self.max_length = max_length
 
     def make_folder(self) -> None:
-        self.folder.mkdir(mode=SHARED_DIR_MODE, parents=True, exist_ok=True)
+        """Made at the first creation, in the pending folder the store made (never that folder too)."""
+        self.folder.mkdir(mode=SHARED_DIR_MODE, exist_ok=True)
 
     # -- paths and locks ---------------------------------------------------------------
 

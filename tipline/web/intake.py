@@ -48,23 +48,19 @@ def receive(begin: Begin) -> Intake:
         # Fields other than the message (an old page's honeypot, an autofill) are ignored,
         # never a reason to drop a tip: see "Spam bots" in docs/threat-model.md.
         t.csrf.check(request, form.get("csrf_token"))
-        upload_ids = form.getlist("upload")
-        if browser and upload_ids:  # the commit of envelopes sent in parts (docs/uploads.md)
-            if form.get("message") or request.files:
-                raise IntakeError(
-                    N_("Something in what was sent was not right. Nothing was kept. Go back and try again.")
-                )
-            if not commit_uploads(current_app.extensions["tipline_uploads"], upload_ids, intake):
-                intake.abort()  # committed before: this is a retry whose answer was lost
-            return intake
-        for item in list(intake.items):
-            if not browser and item.meta.name == "" and item.empty:  # type: ignore[attr-defined]
-                intake.drop(item)  # a file field left empty
         message = form.get("message", "")
         if browser and message:
             raise IntakeError(
                 N_("This page sent an unencrypted message; nothing was kept. Reload and send again.")
             )
+        upload_ids = form.getlist("upload")
+        if browser and upload_ids:  # the commit of envelopes sent in parts (docs/uploads.md)
+            if not commit_uploads(current_app.extensions["tipline_uploads"], upload_ids, intake):
+                intake.abort()  # committed before: a retry whose answer was lost
+            return intake
+        for item in list(intake.items):
+            if not browser and item.meta.name == "" and item.empty:  # type: ignore[union-attr]
+                intake.drop(item)  # a file field left empty
         if message.strip():
             intake.add_message(message)
         intake.commit()

@@ -18,10 +18,8 @@ from werkzeug.exceptions import Forbidden
 
 from tipline.config import Settings
 from tipline.store.submissions import DISK_FULL
-from tipline.store.uploads import (
-    MAX_PART,
+from tipline.store.upload_state import (
     CutShort,
-    PendingUploads,
     QuotaReached,
     TooLong,
     UnknownUpload,
@@ -30,8 +28,8 @@ from tipline.store.uploads import (
     UploadExpired,
     UploadState,
     WrongOffset,
-    open_uploads,
 )
+from tipline.store.uploads import MAX_PART, PendingUploads, open_uploads
 
 from .logs import log_unexpected
 from .security import check_origin
@@ -43,9 +41,10 @@ TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,expiration,termination"
 CSRF_HEADER = "Tipline-CSRF-Token"
 PART_TYPE = "application/offset+octet-stream"
-# Headers of extensions Tipline does not take: names and types travel sealed (Upload-Metadata),
-# every envelope's length is known before it is sealed (Upload-Defer-Length), and a tip keeps
-# its envelopes apart (Upload-Concat).
+# Headers of extensions Tipline does not take: names and types travel sealed (Upload-Metadata,
+# refused unless empty: some clients, tuspy among them, always send it, with nothing in it), every
+# envelope's length is known before it is sealed (Upload-Defer-Length), and a tip keeps its
+# envelopes apart (Upload-Concat).
 REFUSED = ("Upload-Metadata", "Upload-Defer-Length", "Upload-Concat")
 
 
@@ -127,7 +126,7 @@ def create() -> Response:
     if refused is not None:
         return refused
     length = _number("Upload-Length")
-    if length is None or any(h in request.headers for h in REFUSED) or request.content_length:
+    if not length or any(request.headers.get(h, "").strip() for h in REFUSED) or request.content_length:
         return _answer(400, "Send Upload-Length, no Upload-Metadata, and no body.", close=True)
     try:
         st = _uploads().create(length)
@@ -183,9 +182,8 @@ def delete(upload_id: str) -> Response:
 
 def install(app: Flask, settings: Settings) -> None:
     """The uploads folder and the routes, on the source app; every answer under /uploads says tus."""
-    uploads = open_uploads(settings)
-    uploads.make_folder()
-    app.extensions["tipline_uploads"] = uploads
+    # The folder is made at the first creation: a tip line whose page never sends in parts has none.
+    app.extensions["tipline_uploads"] = open_uploads(settings)
     app.register_blueprint(bp)  # no language prefix: nothing here is a page
 
     @app.after_request

@@ -87,8 +87,11 @@ def main() -> None:
     ok("dashes", "en and em dashes, as a phone's keyboard makes of hyphens", dashed)
     ok("extra_spaces", "leading, trailing and repeated spaces", "   " + "    ".join(w) + "  ")
     ok("mixed_separators", "a mix of spaces, hyphens, tabs and line breaks in one run", " - \t\n ".join(w))
-    ok("fullwidth", "fullwidth letters and ideographic spaces (NFKC folds them)",
-       "\u3000".join("".join(chr(ord(c) - 0x61 + 0xFF41) for c in x) for x in w))
+    ok(
+        "fullwidth",
+        "fullwidth letters and ideographic spaces (NFKC folds them)",
+        "\u3000".join("".join(chr(ord(c) - 0x61 + 0xFF41) for c in x) for x in w),
+    )
     ok("no_break_spaces", "no-break spaces between words", "\u00a0".join(w))
     bad("empty", "the empty string", "")
     bad("only_spaces", "white space and hyphens only", " \t\n - ")

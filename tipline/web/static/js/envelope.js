@@ -325,7 +325,9 @@
    *   s = await TiplineEnvelope.sealer(blob, meta, recipientKeys, resume, onProgress)
    *   s.length                the envelope's length in bytes
    *   s.payloadKey, s.header  what re-creates the same envelope: pass them back as resume
-   *   s.next()                Promise<Uint8Array>, the header first; null once all is out
+   *   s.next()                Promise<Uint8Array>, the header first; null once all is out.
+   *                           The bytes are valid until the next call only (one buffer, reused):
+   *                           copy them (a Blob, a part) before asking for more.
    *   s.close()               wipes the payload key held by the sealer
    *
    * resume = {payloadKey, header}, from an earlier sealer of the same blob: the output is then
@@ -349,6 +351,7 @@
     var state = stream.state;
     var start = 0; // the next chunk's offset in P
     var headerOut = false;
+    var outBuffer = null;
     var reported = -1;
     var lastYield = now();
 
@@ -376,7 +379,9 @@
         if (piece.length !== want) throw new Error("TiplineEnvelope: the file changed while it was read");
       }
       var n = Math.ceil((pieceEnd - pieceStart) / CHUNK);
-      var out = new Uint8Array(pieceEnd - pieceStart + n * ABYTES);
+      // One output buffer, reused: a page that sends gigabytes makes no garbage of it.
+      if (!outBuffer) outBuffer = new Uint8Array(READ_PIECE + (READ_PIECE / CHUNK) * ABYTES);
+      var out = outBuffer.subarray(0, pieceEnd - pieceStart + n * ABYTES);
       var at = 0;
       for (; start < pieceEnd; start += CHUNK) {
         var end = Math.min(start + CHUNK, total);
@@ -428,7 +433,7 @@
     var pending = [];
     var pendingBytes = 0;
     for (var bytes = await s.next(); bytes !== null; bytes = await s.next()) {
-      pending.push(bytes);
+      pending.push(new Blob([bytes])); // a copy: the sealer reuses its buffer
       pendingBytes += bytes.length;
       if (pendingBytes >= FLUSH_BYTES) {
         parts.push(new Blob(pending));

@@ -90,7 +90,7 @@
         reject(control.cancelled ? UploadError("cancelled") : new Lost());
       };
       control.xhr = xhr;
-      xhr.send(body === undefined ? null : body);
+      xhr.send(body === undefined ? null : body instanceof Uint8Array ? new Blob([body]) : body);
     });
   }
 
@@ -152,13 +152,23 @@
 
   // Cuts the sealer's output into parts of at most `size` bytes at known offsets. Output below
   // `floor` (what the server already holds) is dropped as it comes, never copied into a part.
-  function Parts(sealer) {
+  function Parts(sealer, pool) {
     this.sealer = sealer;
+    this.pool = pool; // buffers of PART bytes, reused: the tab makes no garbage of the file
     this.piece = null;
     this.at = 0; // position in piece
     this.pos = 0; // offset in the envelope of piece[at]
     this.floor = 0;
   }
+  Parts.prototype.buffer = function () {
+    return this.pool.length ? this.pool.pop() : new Uint8Array(PART);
+  };
+  // A part acknowledged (or dropped): its buffer serves again.
+  Parts.prototype.free = function (part) {
+    if (part.bytes.buffer.byteLength === PART && this.pool.length < HELD) {
+      this.pool.push(new Uint8Array(part.bytes.buffer));
+    }
+  };
   Parts.prototype.take = async function (size) {
     var part = null;
     var offset = 0;
@@ -178,7 +188,7 @@
       }
       if (!part) {
         offset = this.pos;
-        part = new Uint8Array(Math.min(size, this.sealer.length - offset));
+        part = this.buffer().subarray(0, Math.min(size, this.sealer.length - offset));
       }
       var n = Math.min(part.length - filled, left);
       part.set(this.piece.subarray(this.at, this.at + n), filled);
@@ -200,7 +210,7 @@
   async function pump(control, sealer, id, offset, progress) {
     var url = "/uploads/" + id;
     var length = sealer.length;
-    var parts = new Parts(sealer);
+    var parts = new Parts(sealer, control.pool || (control.pool = []));
     var held = [];
     var sealed = false; // the sealer has given everything
     var failure = null;
@@ -242,7 +252,7 @@
       while (acked < length) {
         parts.floor = Math.max(parts.floor, acked);
         while (held.length && held[0].offset + held[0].bytes.length <= acked) {
-          held.shift();
+          parts.free(held.shift());
           wake("sealer");
         }
         if (held.length && held[0].offset > acked) return { rewind: acked };
@@ -594,17 +604,28 @@
     }
   }
 
-  // The source stopped: the uploads go, and so do their records (best effort: what stays
-  // expires on the server within its time limit).
+  // The source stopped: the uploads go, and so do their records. Best effort: a DELETE answered
+  // 423 (the part just cut off is still being cut back) or lost is tried a few times; what stays
+  // expires on the server within its time limit.
   function forget(items, csrf) {
     items.forEach(function (it) {
       dropRecord(it.record);
       if (!it.state || !it.state.id) return;
-      var xhr = new XMLHttpRequest();
-      xhr.open("DELETE", "/uploads/" + it.state.id);
-      xhr.setRequestHeader("Tus-Resumable", "1.0.0");
-      xhr.setRequestHeader("Tipline-CSRF-Token", csrf);
-      xhr.send();
+      var url = "/uploads/" + it.state.id;
+      (function attempt(tries) {
+        var xhr = new XMLHttpRequest();
+        xhr.open("DELETE", url);
+        xhr.setRequestHeader("Tus-Resumable", "1.0.0");
+        xhr.setRequestHeader("Tipline-CSRF-Token", csrf);
+        function again() {
+          if (tries < 4) setTimeout(attempt, 1000 * DELAYS[tries], tries + 1);
+        }
+        xhr.onload = function () {
+          if (xhr.status === 423 || xhr.status >= 500) again();
+        };
+        xhr.onerror = again;
+        xhr.send();
+      })(0);
     });
   }
 
