@@ -213,3 +213,21 @@ def make_server(base: Path, pubfile: Path | None) -> Server:
             capture_output=True,
         )
     return Server(data, tmp, base / "server.log", free_port())
+
+
+def raw(server: Server, data: bytes, close_after: bool = True) -> bytes:
+    """Send bytes on a new connection (half a request, a header only), then read what comes back."""
+    s = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    try:
+        s.sendall(data)
+        if close_after:
+            s.shutdown(socket.SHUT_WR)
+        chunks = []
+        try:
+            while chunk := s.recv(65536):
+                chunks.append(chunk)
+        except (TimeoutError, ConnectionResetError):
+            pass
+        return b"".join(chunks)
+    finally:
+        s.close()

@@ -6,7 +6,6 @@ import io
 import json
 import os
 import re
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import pytest
 
 from tests.conftest import submission_folders
 from tests.web.diskwatch import DiskWatch
-from tests.web.server import first_tip_headers, make_server, multipart
+from tests.web.server import first_tip_headers, make_server, multipart, raw
 from tipline.format.header import read_header
 from tipline.format.keys import PublicKey, SecretKey
 from tipline.format.payload import Metadata
@@ -353,21 +352,6 @@ def test_thousands_of_parts_refused(server):
     assert (server.submission_count(), server.stored()) == before
 
 
-def _raw(server, data: bytes, shutdown: bool = True) -> bytes:
-    s = socket.create_connection(("127.0.0.1", server.port), timeout=30)
-    s.sendall(data)
-    if shutdown:
-        s.shutdown(socket.SHUT_WR)
-    chunks = []
-    try:
-        while chunk := s.recv(65536):
-            chunks.append(chunk)
-    except (TimeoutError, ConnectionResetError):
-        pass
-    s.close()
-    return b"".join(chunks)
-
-
 @pytest.mark.parametrize("cut", ["inside_file", "before_final_boundary"])
 def test_body_cut_off_stores_nothing(server, cut):
     token = server.csrf_token()
@@ -381,7 +365,7 @@ def test_body_cut_off_stores_nothing(server, cut):
         f"POST /submit HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\nCookie: {cookie}\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     ).encode()
-    reply = _raw(server, head + sent)
+    reply = raw(server, head + sent)
     assert not reply.startswith(b"HTTP/1.1 200")
     time.sleep(0.5)
     assert (server.submission_count(), server.stored()) == before

@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import submission_folders
 from tests.web.conversations import store
-from tests.web.server import first_tip_headers
+from tests.web.server import first_tip_headers, raw
 from tests.web.tus_client import (
     MIB,
     Tus,
@@ -31,7 +31,6 @@ from tests.web.tus_client import (
     message_envelope,
     pending,
     random_bytes,
-    raw,
     reply,
     uploads_dir,
 )

@@ -10,14 +10,13 @@ import pytest
 
 from tests.postgres import new_database, pg_url  # noqa: F401 (a fixture)
 from tests.web.newsroom import newsroom_secret
-from tests.web.server import fill_disk, make_server
+from tests.web.server import fill_disk, make_server, raw
 from tests.web.tus_client import (
     Tus,
     cookie_header,
     file_envelope,
     message_envelope,
     pending,
-    raw,
     reply,
     uploads_dir,
 )

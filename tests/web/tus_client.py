@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from pathlib import Path
 
 from tests.web.server import Response, Server, first_tip_headers
@@ -99,24 +98,6 @@ def expire(server: Server, upload_id: str, hour: str = "2020-01-01T00:00Z") -> N
     doc = json.loads(sidecar.read_text())
     doc["expires"] = hour
     sidecar.write_text(json.dumps(doc))
-
-
-def raw(server: Server, data: bytes, close_after: bool = True) -> bytes:
-    """Send bytes on a new connection (half a request, a header only), then read what comes back."""
-    s = socket.create_connection(("127.0.0.1", server.port), timeout=30)
-    try:
-        s.sendall(data)
-        if close_after:
-            s.shutdown(socket.SHUT_WR)
-        chunks = []
-        try:
-            while chunk := s.recv(65536):
-                chunks.append(chunk)
-        except (TimeoutError, ConnectionResetError):
-            pass
-        return b"".join(chunks)
-    finally:
-        s.close()
 
 
 def cookie_header(server: Server) -> str:
