@@ -508,22 +508,24 @@ def _no_network_tried(ff: Firefox, trap: NetworkTrap) -> None:
     assert "Non-local network connections are disabled" not in ff.log_path.read_text(errors="replace")
 
 
+def _visit(ff: Firefox, trap: NetworkTrap) -> Iterator[Firefox]:
+    """FF in a fresh tab for one test; fails the test if it tried the network meanwhile."""
+    ff = _fresh_tab(ff)
+    trap.asked.clear()
+    yield ff
+    _no_network_tried(ff, trap)
+
+
 @pytest.fixture
 def firefox(_firefoxes, firefox_trap) -> Iterator[Firefox]:
     """Firefox ESR at Safer with JavaScript on, in a fresh tab; fails the test if it tried the network."""
-    ff = _fresh_tab(_firefoxes(True))
-    firefox_trap.asked.clear()
-    yield ff
-    _no_network_tried(ff, firefox_trap)
+    yield from _visit(_firefoxes(True), firefox_trap)
 
 
 @pytest.fixture
 def firefox_js_off(_firefoxes, firefox_trap) -> Iterator[Firefox]:
     """Firefox ESR at Safer with javascript.enabled false (a second profile), in a fresh tab."""
-    ff = _fresh_tab(_firefoxes(False))
-    firefox_trap.asked.clear()
-    yield ff
-    _no_network_tried(ff, firefox_trap)
+    yield from _visit(_firefoxes(False), firefox_trap)
 
 
 # -- uploads in parts (test_source_uploads*.py) -------------------------------------------------
