@@ -1,6 +1,7 @@
 """Memory of a process tree and of Chromium's renderers, from /proc, sampled in a thread.
 
 bench/upload.py samples the source app's gunicorn (master and workers, summed)
+(bench/tor.py sums its tor processes and apps with the same tree_memory)
 and the largest renderer every 0.2 s during an upload: Pss shares each shared
 page among the processes that map it, so a sum of Pss adds up honestly.
 """
@@ -13,7 +14,7 @@ import threading
 from pathlib import Path
 
 
-def _smaps(pid: int) -> tuple[int, int]:
+def smaps(pid: int) -> tuple[int, int]:
     """(Pss, Rss) of PID in kB; (0, 0) if it is gone."""
     try:
         rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
@@ -24,7 +25,7 @@ def _smaps(pid: int) -> tuple[int, int]:
     return (int(pss.group(1)) if pss else 0), (int(rss.group(1)) if rss else 0)
 
 
-def _processes() -> dict[int, tuple[int, str]]:
+def processes() -> dict[int, tuple[int, str]]:
     """pid -> (parent pid, command line) for every process."""
     out = {}
     for d in os.listdir("/proc"):
@@ -38,16 +39,19 @@ def _processes() -> dict[int, tuple[int, str]]:
     return out
 
 
-def server_memory(root: int, procs: dict[int, tuple[int, str]]) -> tuple[float, float]:
-    """Summed (Pss, Rss) in MiB of ROOT (gunicorn's master) and its descendants."""
+def tree_memory(roots: list[int], procs: dict[int, tuple[int, str]]) -> tuple[float, float]:
+    """Summed (Pss, Rss) in MiB of ROOTS (a gunicorn master, tor processes) and all their descendants."""
     children: dict[int, list[int]] = {}
     for pid, (ppid, _) in procs.items():
         children.setdefault(ppid, []).append(pid)
-    todo, pss, rss = [root], 0, 0
+    seen, todo, pss, rss = set(), list(roots), 0, 0
     while todo:
         pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
         todo += children.get(pid, [])
-        p, r = _smaps(pid)
+        p, r = smaps(pid)
         pss, rss = pss + p, rss + r
     return pss / 1024, rss / 1024
 
@@ -62,7 +66,7 @@ def renderer_memory(procs: dict[int, tuple[int, str]], netns: str) -> float:
                     continue
             except OSError:
                 continue
-            best = max(best, _smaps(pid)[0])
+            best = max(best, smaps(pid)[0])
     return best / 1024
 
 
@@ -78,15 +82,15 @@ class Sampler:
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> Sampler:
-        self.before = self.peak = server_memory(self.server_pid, _processes())
+        self.before = self.peak = tree_memory([self.server_pid], processes())
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
 
     def _run(self) -> None:
         while not self._stop.wait(0.2):
-            procs = _processes()
-            pss, rss = server_memory(self.server_pid, procs)
+            procs = processes()
+            pss, rss = tree_memory([self.server_pid], procs)
             self.peak = (max(self.peak[0], pss), max(self.peak[1], rss))
             self.renderer = max(self.renderer, renderer_memory(procs, self.netns))
 

@@ -51,7 +51,6 @@ import argparse
 import http.client
 import json
 import os
-import re
 import shutil
 import statistics
 import sys
@@ -65,6 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import load  # the same request bodies as the loopback benchmark
+from proc_memory import processes, tree_memory
 
 from tests.tor.harness import NetNamespace, OnionHTTPConnection, TiplineOnTor, Unavailable
 from tipline.format.keys import PublicKey, SecretKey
@@ -151,28 +151,7 @@ def memory_mib(pids: list[int]) -> tuple[float, float]:
 
     Pss shares each shared page among the processes that map it, so it adds up honestly;
     VmRSS counts the tor binary and libraries once per process."""
-    children: dict[int, list[int]] = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                ppid = int(Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(d))
-    seen, todo, pss, rss = set(), list(pids), 0, 0
-    while todo:
-        pid = todo.pop()
-        if pid in seen:
-            continue
-        seen.add(pid)
-        todo += children.get(pid, [])
-        try:
-            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
-        except OSError:
-            continue
-        pss += int(re.search(r"^Pss:\s+(\d+) kB", rollup, re.M).group(1))
-        rss += int(re.search(r"^Rss:\s+(\d+) kB", rollup, re.M).group(1))
-    return pss / 1024, rss / 1024
+    return tree_memory(pids, processes())
 
 
 def fmt_size(n: int) -> str:

@@ -75,6 +75,7 @@ from cut_proxy import CutProxy
 from proc_memory import Sampler
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, THANKS, WATCH
+from tests.conftest import decrypt_with
 from tests.tor.circuits import close_circuits
 from tests.tor.harness import NetNamespace, TiplineOnTor, Unavailable
 from tests.web.server import Server, make_server
@@ -328,24 +329,7 @@ def decrypt_check(target: Target, folder: str, keys: Path, files: list[Path], wo
     """The real `tipline-offline decrypt` of one stored tip; '' if it gives back one of FILES exactly."""
     out = work / f"decrypted-{target.name}"
     envelopes = target.server.data_dir / "store" / "submissions" / folder
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tipline.offline",
-            "decrypt",
-            str(envelopes),
-            "--key",
-            str(keys / "journalist.key"),
-            "--out",
-            str(out),
-            "--passphrase-file",
-            str(keys / "pass.txt"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
+    r = decrypt_with(keys, out, envelopes)  # the tests' own call of the real offline tool
     if r.returncode != 0:
         return f"decrypt failed: {r.stderr.strip()[-300:]}"
     got = [p for p in out.rglob("*") if p.is_file() and p.parent.name == "files"]
