@@ -26,6 +26,16 @@ def _as_postgres(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
+def _run(cmd: list[str], log: Path | None = None) -> None:
+    """Run a server command; if it fails, fail with what it printed and the server's log, not an exit code."""
+    r = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if r.returncode:
+        told = (r.stdout + r.stderr)[-3000:]
+        if log is not None and log.exists():
+            told += "\nserver log:\n" + log.read_text(errors="replace")[-3000:]
+        pytest.fail(f"{' '.join(cmd)} exited {r.returncode}:\n{told}", pytrace=False)
+
+
 @pytest.fixture(scope="module")
 def pg_url():
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
@@ -40,18 +50,13 @@ def pg_url():
         shutil.chown(base, "postgres")
         shutil.chown(data, "postgres")
     port = free_port()
-    subprocess.run(
-        _as_postgres([f"{bindir}/initdb", "-D", str(data), "-A", "trust", "-U", "tipline"]),
-        check=True,
-        capture_output=True,
-    )
+    _run(_as_postgres([f"{bindir}/initdb", "-D", str(data), "-A", "trust", "-U", "tipline"]))
     opts = f"-k {base} -p {port} -c listen_addresses='' -c fsync=on"
-    subprocess.run(
+    _run(
         _as_postgres(
             [f"{bindir}/pg_ctl", "-D", str(data), "-o", opts, "-l", str(base / "log"), "-w", "start"]
         ),
-        check=True,
-        capture_output=True,
+        log=base / "log",
     )
     url = f"postgresql+psycopg://tipline@/postgres?host={base}&port={port}"
     try:

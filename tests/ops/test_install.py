@@ -192,7 +192,10 @@ def test_refuses_without_systemd_or_tor(tmp_path, monkeypatch):
 def _install(*args: str, user: str | None = None) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "tipline.cli", "install", *args]
     if user:
-        cmd = ["setpriv", f"--reuid={user}", "--regid=65534", "--clear-groups", *cmd]
+        # The checkout may sit in root's 0700 home (it does on a fresh Debian): the user may read
+        # it (CAP_DAC_READ_SEARCH), and is otherwise an ordinary one, which is what the test is about.
+        reader = ["--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
+        cmd = ["setpriv", f"--reuid={user}", "--regid=65534", "--clear-groups", *reader, *cmd]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd="/")
 
 

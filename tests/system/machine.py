@@ -54,10 +54,10 @@ class MachineError(RuntimeError):
 
 
 def require_tools() -> None:
-    """Skip off CI (fail under CI) unless this is root with debootstrap, systemd-nspawn and dpkg-dev."""
+    """Skip off CI (fail under CI) unless this is root with debootstrap, systemd-nspawn, dpkg-dev and ip."""
     if os.geteuid() != 0:
         unavailable(f"tests/system boots a container: {AS_ROOT}")
-    for tool in ("debootstrap", "systemd-nspawn", "dpkg-scanpackages", "nsenter"):
+    for tool in ("debootstrap", "systemd-nspawn", "dpkg-scanpackages", "nsenter", "ip"):
         if shutil.which(tool) is None:
             missing(tool)
 
