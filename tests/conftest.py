@@ -12,6 +12,7 @@ from typing import NoReturn
 import pytest
 
 from tests.packages import AS_ROOT, install_command, named_packages, not_installed
+from tests.schedule import heaviest_first
 from tipline.format.keys import SecretKey
 
 PASSPHRASE = "correct horse battery staple tipline"
@@ -32,6 +33,10 @@ def unavailable(reason: str) -> NoReturn:
 def missing(tool: str, how: str | None = None) -> NoReturn:
     """TOOL is not installed: skip (fail under CI), naming the one command that installs it."""
     unavailable(not_installed(tool, how))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    heaviest_first(items)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)  # outside pytest's own: after its SKIPPED lines

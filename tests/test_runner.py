@@ -1,6 +1,6 @@
-"""The suite's own configuration stops a hung test: it fails with its stack instead of holding CI.
+"""How the suite itself runs: a hung test fails with its stack, and the longest files start first.
 
-A real pytest run in a subprocess, on this project's pyproject.toml, with the timeout made short.
+Real pytest runs in a subprocess, on this project's own configuration.
 """
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.schedule import HEAVIEST_FIRST
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -24,3 +26,14 @@ def test_a_hung_test_fails_with_its_stack(tmp_path):
     assert "Timeout (>3.0s)" in r.stdout
     assert "threading.Event().wait()" in r.stdout  # the stack says where it hung
     assert "1 failed" in r.stdout
+
+
+def test_the_longest_files_are_collected_first_in_the_lists_order():
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0", "--collect-only", "-q"],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout[-2000:]
+    files = list(dict.fromkeys(line.split("::", 1)[0] for line in r.stdout.splitlines() if "::" in line))
+    assert files[: len(HEAVIEST_FIRST)] == list(HEAVIEST_FIRST)  # each listed file exists, in order
+    assert len(files) > 3 * len(HEAVIEST_FIRST)  # and the rest still follow
