@@ -47,8 +47,11 @@ def require_upgraded(settings: Settings, *which: str) -> None:
     urls = {SUBMISSIONS: settings.db_url, ACCOUNTS: settings.accounts_db_url}
     for name in which:
         db = sqlite_path(urls[name])
-        if db is not None and not db.exists():
-            continue  # not made yet: made at the head revision, as the apps make it
+        try:
+            if db is not None and not db.exists():
+                continue  # not made yet: made at the head revision, as the apps make it
+        except OSError:
+            continue  # a folder this user may not enter (EACCES): as a database it cannot read
         engine = read_only_engine(urls[name])
         try:
             st = status(engine, name)
