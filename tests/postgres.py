@@ -6,11 +6,13 @@ on a unix socket only (listen_addresses=''), stopped and removed afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,8 +38,12 @@ def _run(cmd: list[str], log: Path | None = None) -> None:
         pytest.fail(f"{' '.join(cmd)} exited {r.returncode}:\n{told}", pytrace=False)
 
 
-@pytest.fixture(scope="module")
-def pg_url():
+@contextlib.contextmanager
+def server(superuser: str = "tipline", hba: str = "", ident: str = "") -> Iterator[tuple[Path, int]]:
+    """A private server on a unix socket in a folder of its own: (that folder, port).
+
+    By default every local connection is trusted; `hba` and `ident`, when given, replace
+    pg_hba.conf and pg_ident.conf (peer authentication, as a Debian server has it)."""
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not bins:
         missing("initdb")
@@ -49,8 +55,13 @@ def pg_url():
     if os.geteuid() == 0:
         shutil.chown(base, "postgres")
         shutil.chown(data, "postgres")
+    if hba:
+        base.chmod(0o755)  # other users reach the socket in it; the data folder stays 0700
     port = free_port()
-    _run(_as_postgres([f"{bindir}/initdb", "-D", str(data), "-A", "trust", "-U", "tipline"]))
+    _run(_as_postgres([f"{bindir}/initdb", "-D", str(data), "-A", "trust", "-U", superuser]))
+    if hba:
+        (data / "pg_hba.conf").write_text(hba)
+        (data / "pg_ident.conf").write_text(ident)
     opts = f"-k {base} -p {port} -c listen_addresses='' -c fsync=on"
     _run(
         _as_postgres(
@@ -58,15 +69,20 @@ def pg_url():
         ),
         log=base / "log",
     )
-    url = f"postgresql+psycopg://tipline@/postgres?host={base}&port={port}"
     try:
-        yield url
+        yield base, port
     finally:
         subprocess.run(
             _as_postgres([f"{bindir}/pg_ctl", "-D", str(data), "-m", "immediate", "stop"]),
             capture_output=True,
         )
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def pg_url():
+    with server() as (base, port):
+        yield f"postgresql+psycopg://tipline@/postgres?host={base}&port={port}"
 
 
 def new_database(pg_url: str, name: str) -> str:

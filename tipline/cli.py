@@ -19,6 +19,7 @@ from tipline.cli_common import (
     give_to_folder_owner,
     open_accounts,
     open_store,
+    require_upgraded,
     settings_for,
 )
 from tipline.cli_data import cmd_export, cmd_keys, cmd_purge, days
@@ -77,8 +78,10 @@ def _check_newsroom(settings: Settings) -> None:
 
 def _prepare(app: str, settings: Settings) -> int:
     """Make what the app's workers would otherwise make at boot; return the uploads removed."""
+    from tipline.store.schema import ACCOUNTS, SUBMISSIONS
     from tipline.store.secretfile import load_or_create
 
+    require_upgraded(settings, SUBMISSIONS, *([ACCOUNTS] if app == "journalist" else []))
     with data_folder_errors(
         f"Cannot prepare the data folder {settings.data_dir}",
         "Check that its disk has free space and that this user may write there, then start again.",
@@ -98,8 +101,10 @@ def _prepare(app: str, settings: Settings) -> int:
 
 def cmd_log(args: argparse.Namespace) -> int:
     from tipline.ops.activity_cli import LogError, run
+    from tipline.store.schema import ACCOUNTS, SUBMISSIONS
 
     settings = settings_for(args)
+    require_upgraded(settings, SUBMISSIONS, ACCOUNTS)  # no accounts database made beside old journalists
     try:
         return run(args, settings)
     except LogError as e:
@@ -179,8 +184,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_notify(args: argparse.Namespace) -> int:
     from tipline.notify.command import NotifyProblem, notify
+    from tipline.store.schema import ACCOUNTS, SUBMISSIONS
 
     settings = settings_for(args)
+    require_upgraded(settings, SUBMISSIONS, ACCOUNTS)  # it reads both, and may make the accounts one
     try:
         return notify(args, settings)
     except NotifyProblem as e:

@@ -30,10 +30,46 @@ def settings_for(args: argparse.Namespace, **flags) -> Settings:
         raise CliError(str(e), 2) from None
 
 
+def require_upgraded(settings: Settings, *which: str) -> None:
+    """Refuse (SchemaError, "run tipline upgrade") before anything is made or changed, if either named
+    database exists at another schema revision than this code's: read only, no file made.
+
+    A command must check both databases when it writes to one and the other would be left behind:
+    on an install from before commit b4d422f the journalists are still in the submissions database,
+    and opening the accounts database would make an empty one beside them. A database this user
+    cannot read is left to the command's own opening, which says why in one line.
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    from tipline.ops.doctor import read_only_engine, sqlite_path
+    from tipline.store.schema import ACCOUNTS, SUBMISSIONS, SchemaError, State, status
+
+    urls = {SUBMISSIONS: settings.db_url, ACCOUNTS: settings.accounts_db_url}
+    for name in which:
+        db = sqlite_path(urls[name])
+        try:
+            if db is not None and not db.exists():
+                continue  # not made yet: made at the head revision, as the apps make it
+        except OSError:
+            continue  # a folder this user may not enter (EACCES): as a database it cannot read
+        engine = read_only_engine(urls[name])
+        try:
+            st = status(engine, name)
+        except DBAPIError:
+            continue
+        finally:
+            engine.dispose()
+        if st.state not in (State.EMPTY, State.CURRENT):
+            raise SchemaError(st, settings.data_dir)
+
+
 def open_store(settings: Settings):
     from tipline.store.db import make_engine, make_sessions
+    from tipline.store.schema import SUBMISSIONS
     from tipline.store.submissions import SubmissionStore
 
+    # Read only first: opening it to write would already set its journal mode on an old file.
+    require_upgraded(settings, SUBMISSIONS)
     engine = make_engine(settings.db_url, data_dir=settings.data_dir)  # SchemaError: main() says it
     return SubmissionStore(settings.store_dir, make_sessions(engine))
 
@@ -55,9 +91,14 @@ def data_folder_errors(cannot: str, advice: str) -> Iterator[None]:
 
 
 def open_accounts(settings: Settings):
-    """The accounts database (accounts_database_url) and the TOTP key, both under DATA_DIR/journalist/."""
+    """The accounts database (accounts_database_url) and the TOTP key, both under DATA_DIR/journalist/;
+    refused, with nothing made, unless both databases are at this code's revision."""
     from tipline.store.accounts import open_accounts
+    from tipline.store.schema import ACCOUNTS, SUBMISSIONS
 
+    # The submissions database first: on an install from before the accounts database, its
+    # journalists are there, and a new, empty accounts database must not be made beside them.
+    require_upgraded(settings, SUBMISSIONS, ACCOUNTS)
     return open_accounts(settings.accounts_db_url, settings.totp_key_path, data_dir=settings.data_dir)
 
 

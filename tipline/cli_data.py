@@ -6,7 +6,14 @@ import argparse
 import re
 import sys
 
-from tipline.cli_common import CliError, data_folder_errors, open_store, record, settings_for
+from tipline.cli_common import (
+    CliError,
+    data_folder_errors,
+    open_store,
+    record,
+    require_upgraded,
+    settings_for,
+)
 
 
 def days(text: str) -> int:
@@ -16,9 +23,12 @@ def days(text: str) -> int:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
+    from tipline.store.schema import ACCOUNTS, SUBMISSIONS
     from tipline.store.uploads import open_uploads
 
     settings = settings_for(args)
+    # It deletes rows and records that in the accounts database: both at this code's revision first.
+    require_upgraded(settings, SUBMISSIONS, ACCOUNTS)
     after = args.after_download if args.after_download is not None else settings.delete_after_download_days
     retention = args.older_than is not None or bool(after)
     # Expired uploads in parts always go (docs/uploads.md), whatever the retention; a purge with no
@@ -49,8 +59,11 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 def cmd_keys(args: argparse.Namespace) -> int:
     from tipline.store.keyring import Keyring, KeyringError, compact
+    from tipline.store.schema import ACCOUNTS
 
     settings = settings_for(args)
+    if args.keys_command != "list":
+        require_upgraded(settings, ACCOUNTS)  # before the key changes: the change is logged there
     ring = Keyring(settings.keys_dir)
     try:
         if args.keys_command == "add":

@@ -1,16 +1,15 @@
 """What refuses another schema, and what it says: the apps, the doctor, and tipline upgrade itself.
 
-One install filled by 4fd8b02's code (tests/ops/historic.py), made once and
-copied for each test: an older schema (from before migrations), a pending
-revision, a newer one, a second upgrade, and an upgrade run by root on the
-layout of docs/install.md.
+One install filled by 4fd8b02's code (tests/ops/historic.py), made once
+(tests/ops/conftest.py's `template`) and copied for each test: an older
+schema (from before migrations), a pending revision, a newer one, a second
+upgrade, and an upgrade run by root on the layout of docs/install.md.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -21,24 +20,9 @@ import pytest
 from tests.conftest import run_tipline
 from tests.deploy.common import DEPLOY, VENV_BIN, free_port
 from tests.deploy.test_doctor import GROUP, JOUR, SRC, people  # noqa: F401 (a fixture: install.md's users)
-from tests.ops.historic import make_old_install
 from tipline.store.schema import NEWER, VERSION_TABLES
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory, trees, keydir) -> Path:
-    """The data folder of a 4fd8b02 install with a key, two journalists and three tips."""
-    base = tmp_path_factory.mktemp("old-install")
-    inst, _filled = make_old_install("4fd8b02", trees, base, keydir / "journalist.pub")
-    return inst.data_dir
-
-
-@pytest.fixture
-def data(template, tmp_path) -> Path:
-    shutil.copytree(template, tmp_path / "data", symlinks=True)
-    return tmp_path / "data"
 
 
 def contents(data: Path, times: bool = True) -> dict[str, str]:

@@ -15,7 +15,7 @@ import contextlib
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +31,7 @@ from tipline.store.submissions import current_hour
 
 from . import pgdump
 from .backup_format import CHUNK, Manifest, Sealer, TarWriter
+from .doctor_layout import JOURNALIST_USER
 
 ATTEMPTS = 5
 # The data folder's own files that a backup carries (the rest are made afresh: docs/backup.md).
@@ -93,7 +94,7 @@ def _ids(con: sqlite3.Connection) -> tuple[list[tuple[str, int]], list[str]]:
     return sorted(subs), sorted(replies)
 
 
-def _snapshot(settings: Settings, work: Path) -> Snapshot:
+def _snapshot(settings: Settings, work: Path, owner: str) -> Snapshot:
     """Copy each database (SQLite or PostgreSQL, each as the settings say) and read what it holds."""
     snap = Snapshot({}, {}, {}, [], [])
     for name, url in (("submissions", settings.db_url), ("accounts", settings.accounts_db_url)):
@@ -114,7 +115,7 @@ def _snapshot(settings: Settings, work: Path) -> Snapshot:
                     con.close()
         else:
             snap.kinds[name], copy = "postgresql", work / f"{name}.sql"
-            dumped = pgdump.dump(url, copy)
+            dumped = pgdump.dump(url, copy, owner)
             snap.schema[name] = dumped.revision(name)
             if name == "submissions":
                 rows = dumped.rows
@@ -174,8 +175,19 @@ def _write_tar(f, settings: Settings, snap: Snapshot) -> int:
     return len(snap.submissions)
 
 
-def take_backup(settings: Settings, out: Path, passphrase: bytes | None = None) -> tuple[int, int]:
-    """Write the backup to `out` (0600, atomically, fsynced): returns (submissions, replies) it holds."""
+def take_backup(
+    settings: Settings,
+    out: Path,
+    passphrase: bytes | None = None,
+    owner: str = JOURNALIST_USER,
+    after_snapshot: Callable[[Snapshot], None] | None = None,
+) -> tuple[int, int]:
+    """Write the backup to `out` (0600, atomically, fsynced): returns (submissions, replies) it holds.
+
+    `owner`: the databases' owner, whom pg_dump runs as when root backs up PostgreSQL (pgdump.py).
+    `after_snapshot` is called with each attempt's snapshot, after the databases are copied and
+    before any envelope is: the one moment a deletion makes the copy start again. The tests use it
+    to delete a tip there, for real; the command passes nothing."""
     if not settings.data_dir.is_dir():
         raise BackupError(f"There is no data folder {settings.data_dir}: check --data-dir.")
     check_no_private_keys(settings)
@@ -192,7 +204,9 @@ def take_backup(settings: Settings, out: Path, passphrase: bytes | None = None) 
     ):
         work = Path(tmp)
         for _attempt in range(ATTEMPTS):
-            snap = _snapshot(settings, Path(copies))
+            snap = _snapshot(settings, Path(copies), owner)
+            if after_snapshot is not None:
+                after_snapshot(snap)
             try:
                 with _private(work / "out") as f:
                     sealer = Sealer(f, passphrase) if passphrase is not None else None
@@ -203,7 +217,10 @@ def take_backup(settings: Settings, out: Path, passphrase: bytes | None = None) 
             except FileNotFoundError:
                 continue  # a tip or reply was deleted after the snapshot: copy again
         else:
-            raise BackupError("Submissions were deleted faster than they could be copied; try again later.")
+            raise BackupError(
+                f"Tips or replies were deleted while each of {ATTEMPTS} attempts copied them, so no "
+                "backup was written. Run it again when fewer are being deleted."
+            )
         os.replace(work / "out", out)
     fsync_dir(out.parent)
     with contextlib.suppress(OSError):

@@ -35,6 +35,11 @@ def add_parsers(sub, with_data_dir: Callable, backup: Callable, restore: Callabl
         type=Path,
         help="seal the backup with the passphrase on this file's first line (Argon2id + XChaCha20-Poly1305)",
     )
+    b.add_argument(
+        "--journalist-user",
+        default=JOURNALIST_USER,
+        help=f"on PostgreSQL, as root: the databases' owner, whom pg_dump runs as ({JOURNALIST_USER})",
+    )
     b.set_defaults(func=backup)
     r = with_data_dir(sub.add_parser("restore", help="restore a backup onto a fresh install (apps stopped)"))
     r.add_argument("file", type=Path, help="the backup file `tipline backup` wrote")
@@ -42,7 +47,9 @@ def add_parsers(sub, with_data_dir: Callable, backup: Callable, restore: Callabl
     # As `tipline doctor`'s: whose files a restore as root makes them (docs/install.md, step 4).
     r.add_argument("--source-user", default=SOURCE_USER, help=f"the source app's user ({SOURCE_USER})")
     r.add_argument(
-        "--journalist-user", default=JOURNALIST_USER, help=f"the journalist app's user ({JOURNALIST_USER})"
+        "--journalist-user",
+        default=JOURNALIST_USER,
+        help=f"the journalist app's user ({JOURNALIST_USER}); on PostgreSQL, whom psql runs as",
     )
     r.add_argument("--group", default=GROUP, help=f"the group both users are in ({GROUP})")
     r.set_defaults(func=restore)
@@ -77,7 +84,9 @@ def run_backup(args: argparse.Namespace, settings: Settings) -> int:
     from .pgdump import PostgresError
 
     try:
-        subs, replies = take_backup(settings, args.out, _passphrase(args.passphrase_file))
+        subs, replies = take_backup(
+            settings, args.out, _passphrase(args.passphrase_file), args.journalist_user
+        )
     except (BackupError, PostgresError) as e:
         raise BackupCliError(str(e)) from None
     except (OSError, DBAPIError, sqlite3.Error) as e:

@@ -7,9 +7,10 @@ What the backup must know of the dump (which envelopes its rows name, the
 schema revision) is read from the dump itself, so it describes that snapshot.
 
 The clients run as root's own role if the URL names a user; otherwise, as
-root, as the journalist app's user, who owns both databases (docs/install.md:
-peer authentication over the local socket), and the tables a restore makes
-are that user's, as the apps' own start makes them.
+root, as the journalist app's user (`owner`: tipline-journalist, or the
+command's --journalist-user), who owns both databases (docs/install.md: peer
+authentication over the local socket), and the tables a restore makes are
+that user's, as the apps' own start makes them.
 """
 
 from __future__ import annotations
@@ -64,23 +65,23 @@ def _conninfo(url: str) -> tuple[str, dict[str, str]]:
     return u.set(drivername="postgresql", password=None).render_as_string(hide_password=False), env
 
 
-def _as_owner(url: str, cmd: list[str]) -> list[str]:
+def _as_owner(url: str, cmd: list[str], owner: str) -> list[str]:
     if os.geteuid() != 0 or make_url(url).username:
         return cmd
     try:
-        pwd.getpwnam(JOURNALIST_USER)
+        pwd.getpwnam(owner)
     except KeyError:
         return cmd
-    return ["runuser", "-u", JOURNALIST_USER, "--", *cmd]
+    return ["runuser", "-u", owner, "--", *cmd]
 
 
-def _run(url: str, cmd: list[str], **kw) -> subprocess.CompletedProcess:
+def _run(url: str, cmd: list[str], owner: str = JOURNALIST_USER, **kw) -> subprocess.CompletedProcess:
     conninfo, env = _conninfo(url)
-    r = subprocess.run(_as_owner(url, [*cmd, f"--dbname={conninfo}"]), env=env, check=False, **kw)
+    r = subprocess.run(_as_owner(url, [*cmd, f"--dbname={conninfo}"], owner), env=env, check=False, **kw)
     if r.returncode != 0:
         err = r.stderr.decode(errors="replace") if isinstance(r.stderr, bytes) else r.stderr or ""
         last = (err.strip().splitlines() or ["(no message)"])[-1]
-        raise PostgresError(f"{Path(cmd[0]).name} failed: {last}")
+        raise PostgresError(f"{Path(cmd[0]).name} failed: {last.rstrip('.')}.")
     return r
 
 
@@ -90,12 +91,13 @@ def _installed(tool: str) -> list[str]:
     return [*reversed(found), *([shutil.which(tool)] if shutil.which(tool) else [])]
 
 
-def client(url: str, tool: str) -> str:
+def client(url: str, tool: str, owner: str = JOURNALIST_USER) -> str:
     """The pg_dump or psql of the server's major version: a newer one may write what the server refuses."""
     psql = next(iter(_installed("psql")), None)
     if psql is None:
         raise PostgresError("psql is not installed. Install it: apt-get install postgresql-client")
-    r = _run(url, [psql, "-X", "-A", "-t", "-c", "show server_version_num"], capture_output=True, text=True)
+    show = [psql, "-X", "-A", "-t", "-c", "show server_version_num"]
+    r = _run(url, show, owner, capture_output=True, text=True)
     major = int(r.stdout.strip()) // 10000
     for path in _installed(tool):
         v = subprocess.run([path, "--version"], capture_output=True, text=True, check=False).stdout.split()
@@ -107,14 +109,14 @@ def client(url: str, tool: str) -> str:
     )
 
 
-def dump(url: str, out: Path) -> Dumped:
+def dump(url: str, out: Path, owner: str = JOURNALIST_USER) -> Dumped:
     """pg_dump into `out` (plain SQL, no owners or grants), every COPY block sorted; what it holds."""
     raw = out.with_suffix(".unsorted")
-    cmd = [client(url, "pg_dump"), "--no-owner", "--no-privileges", "--format=plain"]
+    cmd = [client(url, "pg_dump", owner), "--no-owner", "--no-privileges", "--format=plain"]
     cmd += [f"--exclude-table-data={t}" for t in EPHEMERAL]
     try:
         with open(raw, "wb") as f:
-            _run(url, cmd, stdout=f, stderr=subprocess.PIPE)
+            _run(url, cmd, owner, stdout=f, stderr=subprocess.PIPE)
         dumped = Dumped()
         with open(raw, "rb") as src, open(out, "wb") as dst:
             dst.writelines(sort_copy_blocks(src, dumped))
@@ -153,34 +155,34 @@ def sort_copy_blocks(lines: Iterator[bytes], dumped: Dumped) -> Iterator[bytes]:
             block.append(line)
 
 
-def _psql_lines(url: str, sql: str) -> list[str]:
-    cmd = [client(url, "psql"), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql]
-    return _run(url, cmd, capture_output=True, text=True).stdout.split()
+def _psql_lines(url: str, sql: str, owner: str = JOURNALIST_USER) -> list[str]:
+    cmd = [client(url, "psql", owner), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql]
+    return _run(url, cmd, owner, capture_output=True, text=True).stdout.split()
 
 
-def tables(url: str) -> list[str]:
-    return _psql_lines(url, "select tablename from pg_tables where schemaname = 'public' order by 1")
+def tables(url: str, owner: str = JOURNALIST_USER) -> list[str]:
+    return _psql_lines(url, "select tablename from pg_tables where schemaname = 'public' order by 1", owner)
 
 
-def has_rows(url: str, wanted: tuple[str, ...]) -> list[str]:
+def has_rows(url: str, wanted: tuple[str, ...], owner: str = JOURNALIST_USER) -> list[str]:
     """Which of these tables exist in the database and hold a row."""
-    present = [t for t in wanted if t in tables(url)]
+    present = [t for t in wanted if t in tables(url, owner)]
     if not present:
         return []
     # The names are the code's own (restore.IN_USE), never input.
     one = "select '{0}' from (select 1 from public.\"{0}\" limit 1) x"
     sql = " union all ".join(one.format(t) for t in present)
-    return _psql_lines(url, sql)
+    return _psql_lines(url, sql, owner)
 
 
-def restore(url: str, sql: Path) -> None:
+def restore(url: str, sql: Path, owner: str = JOURNALIST_USER) -> None:
     """Replace the database's (empty) tables with the dump's, in one transaction: all or nothing."""
-    drops = "".join(f'DROP TABLE IF EXISTS public."{t}" CASCADE;\n' for t in tables(url)).encode()
+    drops = "".join(f'DROP TABLE IF EXISTS public."{t}" CASCADE;\n' for t in tables(url, owner)).encode()
     with open(sql, "rb") as f:
         body = drops + f.read()
-    cmd = [client(url, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction"]
+    cmd = [client(url, "psql", owner), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction"]
     try:
-        _run(url, cmd, input=body, capture_output=True)
+        _run(url, cmd, owner, input=body, capture_output=True)
     except PostgresError as e:
         raise PostgresError(
             f"The backup's database could not be loaded, and nothing of it was kept: {e}"

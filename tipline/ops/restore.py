@@ -75,12 +75,12 @@ def check_compatible(manifest: Manifest, settings: Settings) -> None:
             )
 
 
-def _in_use(settings: Settings) -> list[str]:
+def _in_use(settings: Settings, owner: str) -> list[str]:
     found = []
     for name, url in (("submissions", settings.db_url), ("accounts", settings.accounts_db_url)):
         live = sqlite_file(url)
         if live is None:
-            found += pgdump.has_rows(url, IN_USE[name])
+            found += pgdump.has_rows(url, IN_USE[name], owner)
         elif live.exists():
             con = sqlite3.connect(f"file:{live}?mode=ro", uri=True, timeout=30)
             try:
@@ -157,7 +157,7 @@ def restore_backup(
         with _opened(path, passphrase, stage) as f:
             manifest, members = read_backup(f)
             check_compatible(manifest, settings)
-            busy = _in_use(settings)
+            busy = _in_use(settings, people[1])  # PostgreSQL: read as the databases' owner
             if busy:
                 raise RestoreError(
                     f"This install already holds data ({', '.join(busy)}): restoring would lose it. "
@@ -181,7 +181,7 @@ def _apply(
     urls = {"submissions": settings.db_url, "accounts": settings.accounts_db_url}
     for name, kind in manifest.databases.items():  # PostgreSQL first: all or nothing, before any file
         if kind == "postgresql":
-            pgdump.restore(urls[name], stage / "db" / f"{name}.sql")
+            pgdump.restore(urls[name], stage / "db" / f"{name}.sql", people[1])
             notes.append(
                 f"PostgreSQL: grant the source app's role its rights on the {name} database again "
                 "(docs/install.md, the GRANT lines)."
