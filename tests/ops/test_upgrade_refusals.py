@@ -71,8 +71,10 @@ def test_the_apps_refuse_a_database_from_before_migrations_and_say_to_run_the_up
         "The submissions database was made by a Tipline from before schema migrations: a migration "
         f"is pending, run tipline upgrade --data-dir {data} (after a backup: docs/upgrades.md)"
     )
+    before = contents(data)
     refused_with(line, gunicorn("source", data), gunicorn("journalist", data))
     refused_with(line, serve("source", data), serve("journalist", data))
+    assert contents(data) == before  # refused before opening anything to write: not even a journal mode
     doctor = run_tipline("doctor", "--data-dir", str(data), check=False)
     assert doctor.returncode == 1 and f"problem: {line}" in doctor.stdout.splitlines(), doctor.stdout
     assert (
