@@ -60,8 +60,39 @@ def image(release) -> Image:
         )
 
 
-def pytest_terminal_summary(terminalreporter) -> None:
+PHASES_KEY = "tests/system phases"
+PHASES_FILE = CACHE / "last-phases.txt"  # the table of the last run, for a CI log or a closing note
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Carry the phases so far on every report: under xdist the summary is written by the controller,
+    which sees the workers' reports but not their PHASES."""
+    report = yield
     if PHASES:
-        terminalreporter.write_sep("-", "tests/system phases")
-        for name, seconds in PHASES.items():
-            terminalreporter.write_line(f"{name}: {seconds:.0f} s")
+        kept = [p for p in report.user_properties if p[0] != PHASES_KEY]
+        report.user_properties = [*kept, (PHASES_KEY, dict(PHASES))]
+    return report
+
+
+def reported_phases(terminalreporter) -> dict[str, float]:
+    """The fullest phase table any report carried (phases only accumulate, so the latest one)."""
+    best: dict[str, float] = {}
+    for reports in terminalreporter.stats.values():
+        for r in reports:
+            for key, value in getattr(r, "user_properties", ()):
+                if key == PHASES_KEY and sum(value.values()) >= sum(best.values()):
+                    best = value
+    return best
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    phases = reported_phases(terminalreporter)
+    if phases:
+        lines = [f"{name}: {seconds:.0f} s" for name, seconds in phases.items()]
+        terminalreporter.write_sep("-", PHASES_KEY)
+        for line in lines:
+            terminalreporter.write_line(line)
+        if CACHE.is_dir():
+            PHASES_FILE.write_text("\n".join(lines) + "\n")
+            terminalreporter.write_line(f"(also in {PHASES_FILE})")
