@@ -25,6 +25,12 @@ DEB_CACHE = (
     CACHE / "deb"
 )  # built packages by input hash: a work tree unchanged since the last run reuses its .deb
 DEB_KEEP = 3  # entries kept, the most recently used
+# What goes into the .deb: the wheel (pyproject.toml's packages and force-include, and what
+# hatch_build.py reads), and what deploy/debian/build_deb.py adds. Keep in step with both.
+DEB_INPUTS = (
+    "tipline", "deploy", "docs/install.md", "pyproject.toml", "hatch_build.py", "package.json",
+    "package-lock.json",
+)  # fmt: skip
 
 
 @dataclass
@@ -59,10 +65,23 @@ def make_release(doc_text: str, repo: Path, work: Path) -> Release:
 
 
 def deb_inputs_key(repo: Path) -> str:
-    """A hash of everything the .deb is made from: every file git would take from the work tree
-    (committed or not; the build script and the lock files among them), the Python that builds its
-    wheels, and the architecture. (Dependencies are resolved from the index only on a miss.)"""
-    files = sh(["git", "-C", str(repo), "ls-files", "-z", "--cached", "--others", "--exclude-standard"])
+    """A hash of everything the .deb is made from: the files of DEB_INPUTS git would take from the
+    work tree (committed or not), the Python that builds its wheels, and the architecture. (The
+    dependencies are resolved from the index only on a miss.)"""
+    files = sh(
+        [
+            "git",
+            "-C",
+            str(repo),
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+            "--",
+            *DEB_INPUTS,
+        ]
+    )
     h = hashlib.sha256(f"{sys.version}\0{os.uname().machine}\0".encode())
     for rel in sorted(filter(None, files.stdout.split("\0"))):
         src = repo / rel
