@@ -3,31 +3,18 @@ docs/install.md says, and the time each phase took (printed at the end of the ru
 
 from __future__ import annotations
 
-import time
 import tomllib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from tests.system.install_doc import apt_packages, commands
 from tests.system.machine import CACHE, Image, build_image, require_tools
+from tests.system.phases import phase, record
 from tests.system.release import Release, make_release
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALL_DOC = REPO / "docs" / "install.md"
-PHASES: dict[str, float] = {}
-
-
-@contextmanager
-def phase(name: str) -> Iterator[None]:
-    """Time a phase of the module (root build, boot, install, reboot) for the closing summary."""
-    t = time.monotonic()
-    try:
-        yield
-    finally:
-        PHASES[name] = PHASES.get(name, 0.0) + time.monotonic() - t
 
 
 def pip_requirements() -> list[str]:
@@ -60,39 +47,9 @@ def image(release) -> Image:
         )
 
 
-PHASES_KEY = "tests/system phases"
-PHASES_FILE = CACHE / "last-phases.txt"  # the table of the last run, for a CI log or a closing note
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
-    """Carry the phases so far on every report: under xdist the summary is written by the controller,
-    which sees the workers' reports but not their PHASES."""
+    """Every report carries the phases so far, for the summary (tests/system/phases.py)."""
     report = yield
-    if PHASES:
-        kept = [p for p in report.user_properties if p[0] != PHASES_KEY]
-        report.user_properties = [*kept, (PHASES_KEY, dict(PHASES))]
+    record(report)
     return report
-
-
-def reported_phases(terminalreporter) -> dict[str, float]:
-    """The fullest phase table any report carried (phases only accumulate, so the latest one)."""
-    best: dict[str, float] = {}
-    for reports in terminalreporter.stats.values():
-        for r in reports:
-            for key, value in getattr(r, "user_properties", ()):
-                if key == PHASES_KEY and sum(value.values()) >= sum(best.values()):
-                    best = value
-    return best
-
-
-def pytest_terminal_summary(terminalreporter) -> None:
-    phases = reported_phases(terminalreporter)
-    if phases:
-        lines = [f"{name}: {seconds:.0f} s" for name, seconds in phases.items()]
-        terminalreporter.write_sep("-", PHASES_KEY)
-        for line in lines:
-            terminalreporter.write_line(line)
-        if CACHE.is_dir():
-            PHASES_FILE.write_text("\n".join(lines) + "\n")
-            terminalreporter.write_line(f"(also in {PHASES_FILE})")
