@@ -41,8 +41,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)  # outside pytest's own: after its SKIPPED lines
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Iterator[None]:
-    """After the skip lines: how many tests did not run, and the one command that installs it all."""
+    """After the skip lines: how many tests did not run, and the one command that installs it all.
+    Before that, tests/system's phase times: here, as xdist's controller may not load its conftest."""
     yield
+    from tests.system.phases import summary  # not at the top: tests.system.machine imports this module
+
+    summary(terminalreporter)
     skipped = terminalreporter.stats.get("skipped", [])
     if not skipped:
         return

@@ -3,31 +3,18 @@ docs/install.md says, and the time each phase took (printed at the end of the ru
 
 from __future__ import annotations
 
-import time
 import tomllib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from tests.system.install_doc import apt_packages, commands
 from tests.system.machine import CACHE, Image, build_image, require_tools
+from tests.system.phases import phase, record
 from tests.system.release import Release, make_release
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALL_DOC = REPO / "docs" / "install.md"
-PHASES: dict[str, float] = {}
-
-
-@contextmanager
-def phase(name: str) -> Iterator[None]:
-    """Time a phase of the module (root build, boot, install, reboot) for the closing summary."""
-    t = time.monotonic()
-    try:
-        yield
-    finally:
-        PHASES[name] = PHASES.get(name, 0.0) + time.monotonic() - t
 
 
 def pip_requirements() -> list[str]:
@@ -60,8 +47,9 @@ def image(release) -> Image:
         )
 
 
-def pytest_terminal_summary(terminalreporter) -> None:
-    if PHASES:
-        terminalreporter.write_sep("-", "tests/system phases")
-        for name, seconds in PHASES.items():
-            terminalreporter.write_line(f"{name}: {seconds:.0f} s")
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Every report carries the phases so far, for the summary (tests/system/phases.py)."""
+    report = yield
+    record(report)
+    return report

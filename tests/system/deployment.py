@@ -22,8 +22,9 @@ VENV_BIN = "/opt/tipline/venv/bin"
 JOURNALIST = "ana"  # the account the next steps make, for NAME
 # Commands that need the Tor network, which the container never has, and how each fails then:
 # client-auth writes the key for tor and waits for tor's descriptor, which tor builds only once it
-# is on the network. The key file is in place; checked by test_onion_key_written_offline.
-OFFLINE = {"onion client-auth": "has built no descriptor for it (is it connected to the Tor network?)"}
+# is on the network; it sees that tor is off the network and getting nowhere (tipline.ops.tor_network)
+# and stops early. The key file is in place; checked by test_onion_key_written_offline.
+OFFLINE = {"onion client-auth": "tor is not connected to the Tor network"}
 
 
 @dataclass

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import decrypt_with
 from tests.system import client
-from tests.system.conftest import INSTALL_DOC, PHASES, REPO, phase
+from tests.system.conftest import INSTALL_DOC, REPO
 from tests.system.deployment import (
     VENV_BIN,
     Installed,
@@ -27,6 +27,7 @@ from tests.system.deployment import (
     status_fields,
 )
 from tests.system.machine import Machine
+from tests.system.phases import PHASES, phase
 from tests.system.probes import (
     PRIVATE_ADDRESS,
     add_private_address,

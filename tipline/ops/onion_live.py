@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tipline.ops.hsdesc import Descriptor, DescriptorError
 from tipline.ops.onion import ClientAuth, OnionError, onion_from_hs_dir
+from tipline.ops.tor_network import Sample, Stall, sample
 from tipline.ops.torcontrol import TorControl, TorControlError
 
 CONFIRM_TIMEOUT_S = 60.0
@@ -116,9 +117,10 @@ def install(
 ) -> tuple[ClientAuth, Path]:
     """Make a key pair for NAME, give tor its public half, reload tor, and wait until tor serves it.
 
-    Nothing is written unless tor's control socket answers first. If tor does not
-    confirm in time, the key file stays (tor may load it later) and Unconfirmed says so, carrying
-    the key pair for the caller to hand out."""
+    Nothing is written unless tor's control socket answers first. If tor does not confirm in
+    time, or is clearly off the Tor network and getting nowhere (tipline.ops.tor_network), the key
+    file stays (tor may load it later) and Unconfirmed says so, carrying the key pair for the caller
+    to hand out."""
     label = _label(hs_dir)
     auth = ClientAuth.generate(name, label)
     with TorControl(control_socket) as tor:
@@ -126,11 +128,16 @@ def install(
         path = _write_auth(hs_dir, auth)
         tor.reload()
         deadline = time.monotonic() + timeout
+        stall = Stall()
         while True:
             served = current(tor, label)
             if served.descriptor is not None and served.descriptor.opens_with(auth.private):
                 return auth, path
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            network = sample(tor) if served.descriptor is None else None
+            if stall.stalled(network, now):
+                raise Unconfirmed(offline_message(path, network, stall.window), auth, path)
+            if now > deadline:
                 state = (
                     "has built no descriptor for it (is it connected to the Tor network?)"
                     if served.descriptor is None
@@ -143,6 +150,17 @@ def install(
                     path,
                 )
             time.sleep(POLL_S)
+
+
+def offline_message(path: Path, network: Sample, window: float) -> str:
+    """Why install() stopped early: tor is off the network, so no descriptor can prove the key yet."""
+    return (
+        f"Wrote {path}, but tor is not connected to the Tor network (bootstrap at {network.progress} %, "
+        f"no circuit, no live connection, no progress for {window:.0f} s), so it cannot confirm the key "
+        "yet: tor builds the journalist service's descriptor only once it is on the network. Tor was "
+        'reloaded and holds the key. Once journalctl -u tor@default says "Bootstrapped 100%", run '
+        "tipline onion reload to confirm it serves the journalist onion only to authorized clients."
+    )
 
 
 def reload(hs_dir: Path, control_socket: Path) -> Served:
