@@ -68,6 +68,10 @@ def check_download_follows_filter(room: Newsroom) -> None:
     assert status == 200 and sorted(got) == sorted(set(shown) - {sub["d-work"]})
     assert sub["d-work-star"] in got and not {sub["d-new"], sub["d-done-star"], lone} & set(got)
     assert mine(room, a.name) == {sub["d-work"]} | set(got)  # only those are marked
+    r = a.post_urlencoded(
+        "/download", {"csrf_token": token_of(a, "/"), "which": "new", "status": "in_progress"}
+    )
+    assert r.status == 400 and b"Nothing this view lists is new to you." in r.body
 
     # A bad filter in the form is refused, and marks nothing.
     before = mine(room, a.name)

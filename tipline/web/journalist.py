@@ -32,7 +32,7 @@ from tipline.textmark import J_
 
 from .grouping import groups
 from .i18n import link
-from .journalist_status import list_status
+from .journalist_status import ListFilter, list_status
 from .security import check_origin
 
 bp = Blueprint("journalist", __name__)
@@ -216,11 +216,14 @@ def download():
     except UnknownStatus as e:
         return _bad_filter(e)
     if not subs:
+        in_view = request.form.get("which") == "new" and ListFilter.parse(request.form).active
         return _csrf_page(
             "j_message.html",
             400,
             title=gettext("Nothing selected"),
-            text=gettext("Select at least one submission or conversation, or choose Download all new."),
+            text=gettext("Nothing this view lists is new to you. Choose Show everything to see the rest.")
+            if in_view
+            else gettext("Select at least one submission or conversation, or choose Download all new."),
         )
     chosen = [s.id for s in subs]
     me, log = g.journalist, activity()
