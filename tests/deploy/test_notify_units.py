@@ -1,7 +1,8 @@
 """deploy/systemd's notify unit, timer and direct drop-in: they parse, and only that unit may send.
 
 Rendered as tests/deploy/test_systemd.py renders the others (the venv's bin for
-/opt/tipline/venv/bin), then checked by `systemd-analyze verify` and `security`.
+/opt/tipline/venv/bin), then checked by `systemd-analyze verify` and `security`
+through the same helpers (tests/deploy/units.py).
 """
 
 from __future__ import annotations
@@ -9,21 +10,10 @@ from __future__ import annotations
 import re
 import subprocess
 
-import pytest
+from .units import SYSTEMD, complaints, exposure, rendered, verify
 
-from tests.conftest import unavailable
-
-from .common import DEPLOY, VENV_BIN, need_tool
-from .test_systemd import COMPLAINT, verify
-
-SYSTEMD = DEPLOY / "systemd"
 NOTIFY = "tipline-notify.service"
 DROP_IN = SYSTEMD / "drop-in" / "tipline-notify-direct.conf"
-
-
-@pytest.fixture
-def analyze() -> str:
-    return need_tool("systemd-analyze")
 
 
 def values(*texts: str) -> dict[str, list[str]]:
@@ -44,16 +34,11 @@ def render_all(tmp_path, drop_in: str | None = None) -> list[str]:
     """Every shipped unit into TMP_PATH, with the notify drop-in (if given) where systemd looks for it."""
     names = sorted(p.name for p in SYSTEMD.glob("tipline-*"))
     for name in names:
-        text = (SYSTEMD / name).read_text().replace("/opt/tipline/venv/bin/", f"{VENV_BIN}/")
-        (tmp_path / name).write_text(text)
+        (tmp_path / name).write_text(rendered((SYSTEMD / name).read_text()))
     if drop_in is not None:
         (tmp_path / f"{NOTIFY}.d").mkdir()
         (tmp_path / f"{NOTIFY}.d" / "direct.conf").write_text(drop_in)
     return [str(tmp_path / n) for n in names]
-
-
-def complaints(r: subprocess.CompletedProcess) -> list[str]:
-    return [ln for ln in (r.stdout + r.stderr).splitlines() if COMPLAINT.search(ln)]
 
 
 def test_notify_units_are_shipped_and_verify(analyze, tmp_path):
@@ -75,16 +60,8 @@ def test_direct_drop_in_verifies_and_is_read(analyze, tmp_path):
 
 def test_notify_exposure_is_low(analyze, tmp_path):
     render_all(tmp_path)
-    r = subprocess.run(
-        [analyze, "security", "--offline=yes", "--no-pager", str(tmp_path / NOTIFY)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", r.stdout + r.stderr)
-    if m is None:
-        unavailable(f"this systemd-analyze cannot score unit files offline: {r.stderr.strip()[:200]}")
-    assert float(m.group(1)) <= 2.0, r.stdout
+    score, report = exposure(analyze, tmp_path / NOTIFY)
+    assert score <= 2.0, report
 
 
 def test_only_the_notify_unit_may_send():

@@ -9,7 +9,6 @@ needs no running systemd (it is in Debian's systemd package).
 
 from __future__ import annotations
 
-import re
 import shlex
 import subprocess
 import sys
@@ -17,9 +16,8 @@ import time
 
 import pytest
 
-from tests.conftest import unavailable
-
-from .common import DEPLOY, VENV_BIN, need_tool
+from .common import DEPLOY, need_tool
+from .units import SYSTEMD, complaints, exposure, rendered, verify
 
 UNITS = [
     "tipline-source.service",
@@ -27,17 +25,10 @@ UNITS = [
     "tipline-purge.service",
     "tipline-purge.timer",
 ]
-# What systemd-analyze prints about a unit file it does not fully accept.
-COMPLAINT = re.compile(r"Unknown|Failed to parse|Invalid|not executable|Missing|ignoring|bad-setting", re.I)
-
-
-@pytest.fixture
-def analyze() -> str:
-    return need_tool("systemd-analyze")
 
 
 def unit(name: str) -> str:
-    return (DEPLOY / "systemd" / name).read_text()
+    return (SYSTEMD / name).read_text()
 
 
 def settings(name: str) -> dict[str, list[str]]:
@@ -51,20 +42,13 @@ def settings(name: str) -> dict[str, list[str]]:
 
 def render(tmp_path, text_for=unit):
     for name in UNITS:
-        (tmp_path / name).write_text(text_for(name).replace("/opt/tipline/venv/bin/", f"{VENV_BIN}/"))
+        (tmp_path / name).write_text(rendered(text_for(name)))
     return [str(tmp_path / n) for n in UNITS]
-
-
-def verify(analyze: str, files: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [analyze, "verify", "--man=no", *files], capture_output=True, text=True, timeout=120
-    )
 
 
 def test_units_verify(analyze, tmp_path):
     r = verify(analyze, render(tmp_path))
-    complaints = [ln for ln in (r.stdout + r.stderr).splitlines() if COMPLAINT.search(ln)]
-    assert r.returncode == 0 and not complaints, r.stdout + r.stderr
+    assert r.returncode == 0 and not complaints(r), r.stdout + r.stderr
 
 
 def test_broken_unit_is_reported(analyze, tmp_path):
@@ -80,16 +64,8 @@ def test_broken_unit_is_reported(analyze, tmp_path):
 def test_exposure_is_low(analyze, tmp_path, name):
     """systemd's own score of the sandbox: 0 is fully locked down, 10 is none. Ours is about 1.3."""
     render(tmp_path)
-    r = subprocess.run(
-        [analyze, "security", "--offline=yes", "--no-pager", str(tmp_path / name)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", r.stdout + r.stderr)
-    if m is None:
-        unavailable(f"this systemd-analyze cannot score unit files offline: {r.stderr.strip()[:200]}")
-    assert float(m.group(1)) <= 2.0, r.stdout
+    score, report = exposure(analyze, tmp_path / name)
+    assert score <= 2.0, report
 
 
 # Each service: its user, and the private folder it must not see (docs/install.md's layout).

@@ -59,22 +59,23 @@ def test_the_sentences():
 def test_failed_logins_come_from_the_activity_log(install):
     """The digest's failed-login line is what the activity log counted, per account, since the
     window's start; nothing earlier, and never the typed name of an unknown account."""
+    from tipline.notify.run import open_accounts_db
     from tipline.store.activity import ActivityLog
-    from tipline.store.db import make_engine, make_sessions
-    from tipline.store.models import AccountsBase
+    from tipline.store.db import make_sessions
 
-    assert failed_logins(install.settings, "2026-11-30T08:00Z") == {}  # a fresh installation has none
-    engine = make_engine(install.settings.accounts_db_url, AccountsBase.metadata, file_mode=0o600)
+    engine = open_accounts_db(install.settings)
     try:
-        log = ActivityLog(make_sessions(engine))
+        accounts = make_sessions(engine)
+        assert failed_logins(accounts, "2026-11-30T08:00Z") == {}  # a fresh installation has none
+        log = ActivityLog(accounts)
         log.record("ana", "login_failed")
         log.record("ana", "login_failed")
         log.record("(unknown name)", "login_failed")
         log.record("ben", "login")
+        assert failed_logins(accounts, "2026-11-30T08:00Z") == {"ana": 2, "(unknown name)": 1}
+        assert failed_logins(accounts, "2999-01-01T00:00Z") == {}
     finally:
         engine.dispose()
-    assert failed_logins(install.settings, "2026-11-30T08:00Z") == {"ana": 2, "(unknown name)": 1}
-    assert failed_logins(install.settings, "2999-01-01T00:00Z") == {}
 
 
 def test_a_damaged_state_file_is_one_line(install):

@@ -10,12 +10,14 @@ import re
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import Engine, event, make_url
 
 from tests.notify.conftest import NOW, smtp_toml
 from tests.notify.servers import SmtpServer
 from tests.web.server import free_port
 from tipline.notify.addresses import NotifyAddresses
 from tipline.store.accounts import open_accounts
+from tipline.store.activity import ActivityLog
 from tipline.store.db import make_sessions
 
 ACTIVITY = b"There has been new activity on the tip line since the last notification.\n"
@@ -217,3 +219,42 @@ def test_a_server_without_starttls_gets_nothing_in_the_clear(install):
         assert srv.messages == []
     finally:
         srv.stop()
+
+
+def test_one_run_of_several_windows_opens_the_accounts_database_once(install, starttls):
+    """Three recipients settled to three periods: three windows, each with its own text and the
+    failed logins since its start, in a run that makes one accounts engine (SQLAlchemy's own event)."""
+    install.configure(smtp_toml(starttls.port))
+    settings = install.settings
+    accounts = open_accounts(settings.accounts_db_url, settings.totp_key_path)
+    for name in ("ana", "ben"):
+        accounts.add(name)
+        NotifyAddresses(accounts.sessions).set(name, f"{name}@example.org")
+    ActivityLog(accounts.sessions).record("ana", "login_failed")  # this hour: in every window
+    accounts.sessions.kw["bind"].dispose()
+    state = install.state()
+    state.channel("email:desk@example.org").settled = "2026-11-28"
+    state.channel("email:ana@example.org").settled = "2026-11-29"  # ben's: never, so since 30 November
+    state.save()
+    install.tip("2026-11-28T12:00Z")  # in the desk's window only
+    wanted = make_url(settings.accounts_db_url).database
+    engines: list[Engine] = []
+
+    def connected(conn) -> None:
+        if conn.engine.url.database == wanted and conn.engine not in engines:
+            engines.append(conn.engine)
+
+    event.listen(Engine, "engine_connect", connected)
+    try:
+        assert install.run()[0] == 0
+    finally:
+        event.remove(Engine, "engine_connect", connected)
+    assert len(engines) == 1
+    bodies = {m.rcpt_tos[0]: body_of(m.data) for m in starttls.messages}
+    failed = b"Failed logins since the last notification: ana: 1.\n"
+    assert bodies == {
+        "desk@example.org": padded(ACTIVITY + failed),
+        "ana@example.org": padded(QUIET + failed),
+        "ben@example.org": padded(QUIET + failed),
+    }
+    assert {c.settled for c in install.state().channels.values()} == {"2026-12-01"}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web import status_checks
+from tests.web import filtered_download, status_checks
 from tests.web.newsroom import start_newsroom
 
 
@@ -41,3 +41,7 @@ def test_two_journalists_at_once_leave_one_consistent_row(room):
 
 def test_the_source_sees_nothing_of_the_status(room):
     status_checks.check_source_sees_nothing(room)
+
+
+def test_download_all_new_takes_the_new_ones_the_filtered_list_shows(room):
+    filtered_download.check_download_follows_filter(room)

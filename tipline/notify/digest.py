@@ -19,7 +19,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tipline.config import Settings
 from tipline.store.models import Conversation, Submission
 
 from .settings import NotifySettings
@@ -96,17 +95,11 @@ def activity(sessions: sessionmaker[Session], since: str, until: str) -> Activit
     return Activity(submissions, conversations, max(0, in_conversations - conversations))
 
 
-def failed_logins(settings: Settings, since_hour: str) -> dict[str, int]:
+def failed_logins(accounts: sessionmaker[Session], since_hour: str) -> dict[str, int]:
     """Failed logins per account since the hour, from the activity log (tipline/store/activity.py)."""
     from tipline.store.activity import ActivityLog
-    from tipline.store.db import make_engine, make_sessions
-    from tipline.store.models import AccountsBase
 
-    engine = make_engine(settings.accounts_db_url, AccountsBase.metadata, file_mode=0o600)
-    try:
-        return dict(ActivityLog(make_sessions(engine)).failed_logins(since_hour))
-    finally:
-        engine.dispose()
+    return dict(ActivityLog(accounts).failed_logins(since_hour))
 
 
 def compose(ns: NotifySettings, found: Activity, failures: dict[str, int]) -> str | None:

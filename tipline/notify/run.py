@@ -12,9 +12,13 @@ import smtplib
 import ssl
 import sys
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TextIO
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from tipline.config import Settings
 from tipline.store.db import make_engine, make_sessions, open_read_only
@@ -49,25 +53,22 @@ def route_of(ns: NotifySettings) -> Route:
     return Route(ns.route, ns.tor_socks if ns.route == "tor" else "")
 
 
-def _addresses(settings: Settings) -> dict[str, str]:
+def open_accounts_db(settings: Settings) -> Engine:
+    """The accounts database, opened once a run: each opening checks its schema and may VACUUM it."""
     from tipline.store.models import AccountsBase
 
+    return make_engine(settings.accounts_db_url, AccountsBase.metadata, file_mode=0o600)
+
+
+def channels(ns: NotifySettings, now: datetime, accounts: sessionmaker[Session]) -> list[Channel]:
+    """Each recipient of the email (newsroom-wide, then each journalist's own), then the webhook."""
     from .addresses import NotifyAddresses
 
-    engine = make_engine(settings.accounts_db_url, AccountsBase.metadata, file_mode=0o600)
-    try:
-        return NotifyAddresses(make_sessions(engine)).all()
-    finally:
-        engine.dispose()
-
-
-def channels(settings: Settings, ns: NotifySettings, now: datetime) -> list[Channel]:
-    """Each recipient of the email (newsroom-wide, then each journalist's own), then the webhook."""
     route = route_of(ns)
     found: list[Channel] = []
     if ns.smtp is not None:
         cfg = ns.smtp
-        recipients = dict.fromkeys([*cfg.to, *sorted(_addresses(settings).values())])
+        recipients = dict.fromkeys([*cfg.to, *sorted(NotifyAddresses(accounts).all().values())])
         for to in recipients:
             found.append(
                 Channel(
@@ -127,13 +128,17 @@ def run(
     period = current_period(ns, now)
     key, until = period.isoformat(), hour_text(due_at(ns, period))
     state = load(state_path(settings))
-    engine = open_read_only(settings.db_url)  # the unit sees this database read-only
-    sessions = make_sessions(engine)
     texts: dict[str, str | None] = {}
     failed = 0
     route = route_of(ns)
-    try:
-        for ch in channels(settings, ns, now):
+    with ExitStack() as opened:
+        engine = open_read_only(settings.db_url)  # the unit sees this database read-only
+        opened.callback(engine.dispose)
+        sessions = make_sessions(engine)
+        accounts_engine = open_accounts_db(settings)  # once: the addresses, and each window's failed logins
+        opened.callback(accounts_engine.dispose)
+        accounts = make_sessions(accounts_engine)
+        for ch in channels(ns, now, accounts):
             cs = state.channel(ch.name)
             if cs.settled >= key:
                 if dry_run:
@@ -146,7 +151,7 @@ def run(
                 since = hour_text(due_at(ns, start))
                 if since not in texts:
                     texts[since] = compose(
-                        ns, activity(sessions, since, until), failed_logins(settings, since)
+                        ns, activity(sessions, since, until), failed_logins(accounts, since)
                     )
                 text = texts[since]
             if dry_run:
@@ -172,8 +177,6 @@ def run(
             cs.settled, cs.pending = key, None
             state.save()
             print(f"Sent the notification for {key} by {ch.label}, {route.describe()}.", file=out)
-    finally:
-        engine.dispose()
     return 1 if failed else 0
 
 
@@ -199,7 +202,12 @@ def send_test(
         print(NOT_SET_UP, file=err)
         return 1
     failed = 0
-    for ch in channels(settings, ns, now):
+    accounts_engine = open_accounts_db(settings)
+    try:
+        found = channels(ns, now, make_sessions(accounts_engine))
+    finally:
+        accounts_engine.dispose()
+    for ch in found:
         try:
             ch.send(TEST + "\n")
         except Exception as e:  # reported, and in the exit status

@@ -32,7 +32,7 @@ from tipline.textmark import J_
 
 from .grouping import groups
 from .i18n import link
-from .journalist_status import list_status
+from .journalist_status import ListFilter, list_status
 from .security import check_origin
 
 bp = Blueprint("journalist", __name__)
@@ -163,9 +163,9 @@ def index():
     t = _ctx()
     listed = groups(t.store)
     try:
-        state = list_status(listed)  # the filter keeps the list's order: newest activity first
+        state = list_status(listed, request.args)  # the filter keeps the list's order: newest activity first
     except UnknownStatus as e:
-        return _csrf_page("j_message.html", 400, title=gettext("Nothing to show"), text=gettext(e.message))
+        return _bad_filter(e)
     subs = [item for grp in listed for kind, item in grp.items if kind == "submission"]
     active = {compact(k.fingerprint) for k in t.keyring.active()}
     return _csrf_page(
@@ -181,11 +181,21 @@ def index():
     )
 
 
+def _bad_filter(e: UnknownStatus) -> Response:
+    return _csrf_page("j_message.html", 400, title=gettext("Nothing to show"), text=gettext(e.message))
+
+
 def _selected() -> list[SubmissionInfo]:
-    """The submissions chosen one by one, and those of every conversation chosen whole."""
+    """The submissions chosen one by one, and those of every conversation chosen whole.
+
+    "Download all new" takes those not yet downloaded by this journalist that the list's filter,
+    carried in the form, shows (UnknownStatus if the form's filter is not one).
+    """
     t = _ctx()
     if request.form.get("which") == "new":
-        return [s for s in t.store.list() if g.journalist not in s.downloads]
+        shown = list_status(groups(t.store), request.form).groups
+        subs = [item for grp in shown for kind, item in grp.items if kind == "submission"]
+        return [s for s in subs if g.journalist not in s.downloads]
     ids, convs = set(request.form.getlist("id")), set(request.form.getlist("conversation"))
     return [s for s in t.store.list() if s.id in ids or (s.conversation_id and s.conversation_id in convs)]
 
@@ -201,13 +211,19 @@ def _chosen_conversations() -> list[str]:
 def download():
     _check_post()
     t = _ctx()
-    subs = _selected()
+    try:
+        subs = _selected()
+    except UnknownStatus as e:
+        return _bad_filter(e)
     if not subs:
+        in_view = request.form.get("which") == "new" and ListFilter.parse(request.form).active
         return _csrf_page(
             "j_message.html",
             400,
             title=gettext("Nothing selected"),
-            text=gettext("Select at least one submission or conversation, or choose Download all new."),
+            text=gettext("Nothing this view lists is new to you. Choose Show everything to see the rest.")
+            if in_view
+            else gettext("Select at least one submission or conversation, or choose Download all new."),
         )
     chosen = [s.id for s in subs]
     me, log = g.journalist, activity()
@@ -232,7 +248,10 @@ def download():
 @login_required
 def delete_confirm():
     _check_post()
-    subs = _selected()
+    try:
+        subs = _selected()
+    except UnknownStatus as e:
+        return _bad_filter(e)
     if not subs:
         return _csrf_page(
             "j_message.html",

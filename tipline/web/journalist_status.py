@@ -59,9 +59,13 @@ class ListStatus:
     total: int  # conversations before the filter
 
 
-def list_status(listed: list[Group]) -> ListStatus:
-    """Filter the list (newest activity first, as it came) by the request's query. One query for all."""
-    wanted = ListFilter.parse(request.args)
+def list_status(listed: list[Group], args: Mapping[str, str]) -> ListStatus:
+    """Filter the list (newest activity first, as it came) by the filter's fields. One query for all.
+
+    The list passes its query; "Download all new" passes its form, which carries the same fields,
+    so the bundle holds what the view showed.
+    """
+    wanted = ListFilter.parse(args)
     of = statuses().for_list(grp.conversation.id for grp in listed if grp.conversation)
     # Submissions from before conversations have no status: a filter leaves them out.
     shown = [
