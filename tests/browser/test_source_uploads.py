@@ -188,8 +188,10 @@ def test_the_tabs_memory_does_not_grow_with_the_file(playwright_instance, site, 
     assert all(m["samples"] >= 10 for m in seen.values()), seen
     # The JS heap holds no part of the file at all.
     assert heap[100] < 16 * MIB, heap
-    # What the renderers keep once garbage is collected does not grow with the file.
-    assert kept[100] < 64 * MIB and kept[100] < kept[25] + 32 * MIB, kept
+    # What the renderers keep once garbage is collected does not grow with the file: the 100 MB
+    # upload keeps less than 64 MiB, and less than 48 MiB more than the 25 MB one (which keeps
+    # 18-40 MiB from run to run). Keeping the file would add its 75 MB of difference.
+    assert kept[100] < 64 * MIB and kept[100] < kept[25] + 48 * MIB, kept
     # Their peak is the parts sent but not yet collected (V8 collects them with the sealer's own
     # garbage, every few dozen MiB): far below the file, and not four times the 25 MB one's.
     assert grown[100] < 160 * MIB and grown[100] < 1.5 * grown[25] + 64 * MIB, grown
