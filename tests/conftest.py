@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -33,6 +34,13 @@ def unavailable(reason: str) -> NoReturn:
 def missing(tool: str, how: str | None = None) -> NoReturn:
     """TOOL is not installed: skip (fail under CI), naming the one command that installs it."""
     unavailable(not_installed(tool, how))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A suite started in the background by a shell without job control inherits Ctrl-C ignored,
+    # and so would every program the tests start: those that test Ctrl-C would see it ignored.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
