@@ -84,13 +84,13 @@ def on_starting(server):
         print(f"tipline: {e}", file=sys.stderr)
         raise SystemExit(1) from None
     limit_malloc_arenas()  # in the master, so the forked workers inherit it (see tipline/server.py)
-    from tipline.cli_common import require_upgraded
+    from tipline.cli_common import require_app_upgraded
     from tipline.store.models import AccountsBase
-    from tipline.store.schema import ACCOUNTS, SUBMISSIONS, SchemaError
+    from tipline.store.schema import SchemaError
 
     try:
         # Read only first: opening an old SQLite file to write would already change its journal mode.
-        require_upgraded(_settings, SUBMISSIONS, *([ACCOUNTS] if _app == "journalist" else []))
+        require_app_upgraded(_settings, _app)
         # Creates the tables of a new database before workers race to; refuses another schema.
         engine = make_engine(_settings.db_url, data_dir=_settings.data_dir)
         if _app == "journalist":  # the source app never opens the accounts: its unit cannot see them

@@ -19,6 +19,7 @@ from tipline.cli_common import (
     give_to_folder_owner,
     open_accounts,
     open_store,
+    require_app_upgraded,
     require_upgraded,
     settings_for,
 )
@@ -78,10 +79,9 @@ def _check_newsroom(settings: Settings) -> None:
 
 def _prepare(app: str, settings: Settings) -> int:
     """Make what the app's workers would otherwise make at boot; return the uploads removed."""
-    from tipline.store.schema import ACCOUNTS, SUBMISSIONS
     from tipline.store.secretfile import load_or_create
 
-    require_upgraded(settings, SUBMISSIONS, *([ACCOUNTS] if app == "journalist" else []))
+    require_app_upgraded(settings, app)
     with data_folder_errors(
         f"Cannot prepare the data folder {settings.data_dir}",
         "Check that its disk has free space and that this user may write there, then start again.",

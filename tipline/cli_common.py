@@ -63,6 +63,14 @@ def require_upgraded(settings: Settings, *which: str) -> None:
             raise SchemaError(st, settings.data_dir)
 
 
+def require_app_upgraded(settings: Settings, app: str) -> None:
+    """require_upgraded for the databases APP opens: the source app never opens the accounts one
+    (its unit cannot see it), the journalist app both."""
+    from tipline.store.schema import ACCOUNTS, SUBMISSIONS
+
+    require_upgraded(settings, SUBMISSIONS, *([ACCOUNTS] if app == "journalist" else []))
+
+
 def open_store(settings: Settings):
     from tipline.store.db import make_engine, make_sessions
     from tipline.store.schema import SUBMISSIONS
